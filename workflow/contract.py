@@ -1,0 +1,78 @@
+"""The HDF5 dataset contract shared by shards, the aggregate and the inference half.
+
+A shard (``results/shards/shard-NNNNN.h5``) and the aggregate (``results/dataset.h5``) hold
+the same datasets:
+
+``params``     float64 (n, 7), attr ``names`` = :data:`PARAM_NAMES`, ``units``
+``features``   float64 (n, 22), attr ``names`` = :data:`FEATURE_NAMES`
+``rates``      float64 (n, 2), attr ``names`` = :data:`RATE_NAMES`, ``units`` = "Hz"
+``valid``      bool (n,)
+``status``     int8 (n,), see :class:`Status`; attr ``names`` lists the codes
+``sample_id``  int64 (n,)
+
+Optional: ``lfp`` float32 (n, T) with attrs ``dt_ms`` and ``units``; ``simulator`` (n,) str.
+
+Synaptic weights follow the paper's convention J_YX: postsynaptic Y, presynaptic X. So J_EI is
+the weight from I onto E (negative), J_IE from E onto I.
+"""
+
+from __future__ import annotations
+
+import enum
+
+SCHEMA_VERSION = "1.0"
+
+PARAM_NAMES: tuple[str, ...] = ("J_EE", "J_IE", "J_EI", "J_II", "tau_syn_E", "tau_syn_I", "J_ext")
+PARAM_UNITS: tuple[str, ...] = ("pA", "pA", "pA", "pA", "ms", "ms", "pA")
+
+#: catch22 long names, in pycatch22's order.
+FEATURE_NAMES: tuple[str, ...] = (
+    "DN_HistogramMode_5",
+    "DN_HistogramMode_10",
+    "DN_OutlierInclude_p_001_mdrmd",
+    "DN_OutlierInclude_n_001_mdrmd",
+    "CO_FirstCrossing_acf_1e_pointOfCrossing",
+    "CO_FirstMin_ac",
+    "SP_Summaries_fft_area_5_1",
+    "SP_Summaries_fft_wq_50",
+    "FC_LocalSimple_mean3_stde",
+    "FC_LocalSimple_mean1_taurat",
+    "MD_pNN_pnn40",
+    "SB_BinaryStats_mean_longstretch1",
+    "SB_BinaryStats_diff_longstretch0",
+    "SB_MotifThree_quantile_hh",
+    "CO_HistogramAMI_even_5bin_ami2",
+    "CO_trev_1_num",
+    "IN_AutoMutualInfoStats_40_gaussian_fmmi",
+    "SB_TransitionMatrix_quantile_3_ac_sumdiagcov",
+    "PD_PeriodicityWang_th0_01",
+    "CO_Embed2_Dist_tau_d_expfit_meandiff",
+    "SC_FluctAnal_2_rsrangefit_50_1_logi_prop_r1",
+    "SC_FluctAnal_2_dfa_50_1_2_logi_prop_r1",
+)
+
+#: catch22 short names, same order (for figures).
+FEATURE_SHORT_NAMES: tuple[str, ...] = (
+    "mode_5", "mode_10", "outlier_timing_pos", "outlier_timing_neg", "acf_timescale",
+    "acf_first_min", "low_freq_power", "median_freq", "forecast_error", "whiten_timescale",
+    "high_fluctuation", "stretch_high", "stretch_decreasing", "entropy_pairs", "ami2", "trev",
+    "ami_timescale", "transition_variance", "periodicity", "embedding_dist", "rs_range", "dfa",
+)
+
+RATE_NAMES: tuple[str, ...] = ("E", "I")
+
+#: The inference targets (paper, Sec. 2.3).
+TARGET_NAMES: tuple[str, ...] = ("EI_net", "tau_syn_E", "tau_syn_I", "J_ext")
+
+REQUIRED_DATASETS: tuple[str, ...] = ("params", "features", "rates", "valid", "sample_id")
+
+
+class Status(enum.IntEnum):
+    """Per-sample status code stored in ``status``; only ``OK`` rows are ``valid``."""
+
+    OK = 0
+    SIMULATOR_ERROR = 1
+    SILENT = 2
+    RUNAWAY = 3
+    NAN_FEATURES = 4
+    NOT_RUN = 5
