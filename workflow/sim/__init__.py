@@ -1,0 +1,93 @@
+"""Spiking-network simulators behind one interface.
+
+Every backend exposes ``simulate(theta, net, settings, seed) -> SimResult``. A backend returns
+the population spike-count histograms at ``settings.dt_ms`` over the whole run, from which the
+rates and the LFP proxy are computed identically for every simulator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import numpy as np
+
+from workflow.network import NetworkParams
+
+SIMULATORS: tuple[str, ...] = ("nest", "brian2")
+
+
+@dataclasses.dataclass(frozen=True)
+class SimSettings:
+    """Run settings shared by all simulators (times in ms).
+
+    ``abort_rate_hz``: a run is stopped early (and flagged runaway) once a population fires
+    above this rate over a ``chunk_ms`` window; ``None`` never stops early.
+    """
+
+    tstop_ms: float = 1500.0
+    transient_ms: float = 500.0
+    dt_ms: float = 0.0625
+    threads: int = 1
+    chunk_ms: float = 100.0
+    abort_rate_hz: float | None = None
+    brian2_target: str = "cpp_standalone"
+
+    def __post_init__(self) -> None:
+        if self.tstop_ms <= 0:
+            raise ValueError(f"simulation.tstop_ms must be positive, got {self.tstop_ms}")
+        if not 0 <= self.transient_ms < self.tstop_ms:
+            raise ValueError(
+                f"simulation.transient_ms ({self.transient_ms}) must lie in [0, tstop_ms={self.tstop_ms})"
+            )
+        if self.dt_ms <= 0:
+            raise ValueError(f"simulation.dt_ms must be positive, got {self.dt_ms}")
+        steps = self.tstop_ms / self.dt_ms
+        if abs(steps - round(steps)) > 1e-9 * steps:
+            raise ValueError(f"simulation.tstop_ms ({self.tstop_ms}) must be a multiple of dt_ms ({self.dt_ms})")
+        if self.threads < 1:
+            raise ValueError(f"simulation.threads must be >= 1, got {self.threads}")
+
+    @property
+    def n_bins(self) -> int:
+        """Number of histogram bins of width dt over [0, tstop)."""
+        return int(round(self.tstop_ms / self.dt_ms))
+
+
+@dataclasses.dataclass
+class SimResult:
+    """Output of one simulation.
+
+    ``counts``: spikes per dt bin of each simulated population over [0, tstop), shape (n_bins,).
+    ``rates_hz``: post-transient mean rate per neuron. ``aborted``: stopped early (runaway).
+    """
+
+    counts: dict[str, np.ndarray]
+    rates_hz: dict[str, float]
+    n_vp: int
+    simulator: str
+    aborted: bool = False
+    wall_s: float = 0.0
+    t_done_ms: float | None = None
+
+
+def rates_from_counts(
+    counts: Mapping[str, np.ndarray], n: Mapping[str, int], settings: SimSettings
+) -> dict[str, float]:
+    """Post-transient mean firing rate per neuron (Hz) from histogram counts."""
+    first = int(round(settings.transient_ms / settings.dt_ms))
+    duration_s = (settings.tstop_ms - settings.transient_ms) / 1000.0
+    return {p: float(c[first:].sum()) / (n[p] * duration_s) for p, c in counts.items()}
+
+
+def simulate(
+    theta: Mapping[str, float], net: NetworkParams, settings: SimSettings, seed: int, simulator: str = "nest"
+) -> SimResult:
+    """Simulate one parameter set with the named simulator (imported lazily)."""
+    if simulator == "nest":
+        from workflow.sim.nest_sim import simulate as run
+    elif simulator == "brian2":
+        from workflow.sim.brian2_sim import simulate as run
+    else:
+        raise ValueError(f"simulation.simulator must be one of {SIMULATORS}, got {simulator!r}")
+    return run(theta, net, settings, seed)
