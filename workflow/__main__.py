@@ -1,0 +1,148 @@
+"""Command line: ``python -m workflow simulate|shard ...``.
+
+``simulate`` runs one parameter set (unset parameters take best-fit values) and writes one row
+in the shard layout. ``shard`` runs one shard of the campaign; the simulate rule calls it, under
+``mpiexec``/``srun`` when ``simulation.mpi_ranks`` > 1 (a ``script:`` rule cannot be launched
+that way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from workflow.config import ConfigError, load_config
+
+
+def _parse_params(items: list[str]) -> dict[str, float]:
+    from workflow.network import make_theta
+
+    overrides = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"error: --param expects NAME=VALUE, got {item!r}")
+        name, value = item.split("=", 1)
+        try:
+            overrides[name.strip()] = float(value)
+        except ValueError:
+            raise SystemExit(f"error: --param {name}: {value!r} is not a number") from None
+    try:
+        return make_theta(overrides)
+    except KeyError as exc:
+        raise SystemExit(f"error: --param: {exc.args[0]}") from None
+
+
+def _ensure_kernels(cfg: dict, path: Path) -> Path:
+    """Use ``path`` if it exists and matches dt; otherwise compute kernels there."""
+    from workflow.kernels import kernels_from_config, read_kernels, write_kernels
+
+    if path.exists():
+        _, attrs = read_kernels(path)
+        if abs(float(attrs["dt_ms"]) - cfg["simulation"]["dt_ms"]) < 1e-12:
+            return path
+        print(f"note: {path} was computed at another dt; computing kernels into a cache file", file=sys.stderr)
+        path = path.with_name(f"kernels-dt{cfg['simulation']['dt_ms']}.h5")
+        if path.exists():
+            return path
+    print(f"note: computing LFP kernels into {path} (once)", file=sys.stderr)
+    kernels, attrs = kernels_from_config(cfg)
+    write_kernels(path, kernels, attrs)
+    return path
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from workflow import h5io
+    from workflow.config import simulation_config
+    from workflow.contract import FEATURE_NAMES, PARAM_NAMES
+    from workflow.kernels import read_kernels
+    from workflow.shards import SampleContext, run_sample, write_shard
+
+    theta = _parse_params(args.param)
+    overrides: dict = {"simulation": {}, "network": {}}
+    if args.tstop_ms is not None:
+        overrides["simulation"]["tstop_ms"] = args.tstop_ms
+    if args.transient_ms is not None:
+        overrides["simulation"]["transient_ms"] = args.transient_ms
+    if args.simulator is not None:
+        overrides["simulation"]["simulator"] = args.simulator
+    if args.threads is not None:
+        overrides["simulation"]["threads"] = args.threads
+    if args.scale is not None:
+        overrides["network"]["scale"] = args.scale
+    try:
+        cfg = load_config(args.configfile or [], overrides)
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    kpath = _ensure_kernels(cfg, Path(args.kernels))
+    kernels, kattrs = read_kernels(kpath)
+    ctx = SampleContext.from_config(cfg, kernels, float(kattrs["dt_ms"]))
+    row = np.array([theta[k] for k in PARAM_NAMES])
+    res = run_sample(args.sample_id, row, ctx)
+    attrs = h5io.provenance_attrs(
+        simulation_config(cfg), seed=int(cfg["campaign"]["seed"]), simulator=ctx.simulator, n_vp=res.n_vp
+    )
+    write_shard(args.out, [args.sample_id], row[None, :], [res], ctx, True, attrs)
+    print(f"parameters: {json.dumps(theta)}")
+    print(f"simulator: {ctx.simulator}  scale: {ctx.net.scale}  N: {ctx.net.N}  wall: {res.wall_s:.2f} s")
+    print(f"rates (Hz): E={res.rates[0]:.3f} I={res.rates[1]:.3f}")
+    print(f"status: {res.status.name} {res.reason}")
+    for name, value in zip(FEATURE_NAMES, res.features, strict=True):
+        print(f"  {name:45s} {value: .6g}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_shard(args: argparse.Namespace) -> int:
+    from workflow.shards import run_shard
+
+    cfg = json.loads(Path(args.config_json).read_text()) if args.config_json else load_config(args.configfile or [])
+    comm = None
+    if cfg["simulation"].get("mpi_ranks", 1) > 1 or args.mpi:
+        from mpi4py import MPI
+
+        comm = MPI.COMM_WORLD
+        logging.getLogger().info("MPI task farm: rank %d of %d", comm.Get_rank(), comm.Get_size())
+    run_shard(cfg, args.shard, args.draws, args.kernels, args.out, comm=comm)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workflow", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("simulate", help="simulate one parameter set")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a free parameter (J_EE, J_IE, J_EI, J_II, tau_syn_E, tau_syn_I, J_ext); repeatable")
+    p.add_argument("--configfile", action="append", help="config YAML (default config/config.yaml); repeatable")
+    p.add_argument("--tstop-ms", type=float)
+    p.add_argument("--transient-ms", type=float)
+    p.add_argument("--scale", type=float, help="network.scale")
+    p.add_argument("--simulator", choices=["nest", "brian2"])
+    p.add_argument("--threads", type=int, help="simulation.threads")
+    p.add_argument("--sample-id", type=int, default=0, help="sample id that seeds the network (default 0)")
+    p.add_argument("--kernels", default="results/kernels.h5", help="kernels file; computed there if missing")
+    p.add_argument("--out", required=True, help="output HDF5 (one row in the shard layout)")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("shard", help="simulate one shard of the campaign (used by the simulate rule)")
+    p.add_argument("--shard", type=int, required=True)
+    p.add_argument("--draws", required=True)
+    p.add_argument("--kernels", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--config-json", help="resolved config as JSON (written by Snakemake)")
+    p.add_argument("--configfile", action="append")
+    p.add_argument("--mpi", action="store_true", help="use MPI.COMM_WORLD even if mpi_ranks is 1")
+    p.set_defaults(func=cmd_shard)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

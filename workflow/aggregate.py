@@ -1,0 +1,83 @@
+"""Merge the shards into ``dataset.h5`` with memory bounded by one shard's table.
+
+Only the contract datasets are merged (no LFP traces), shard by shard, into preallocated
+datasets; a missing, truncated or inconsistent shard stops the merge with a message naming it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from workflow import h5io
+from workflow.contract import REQUIRED_DATASETS, Status
+
+COLUMNS: tuple[str, ...] = (*REQUIRED_DATASETS, "status")
+
+
+class ShardError(RuntimeError):
+    """A shard cannot be merged; the message names it."""
+
+
+def _open_shard(path: Path) -> h5py.File:
+    try:
+        return h5py.File(path, "r")
+    except FileNotFoundError as exc:
+        raise ShardError(f"shard {path} is missing") from exc
+    except OSError as exc:
+        raise ShardError(f"shard {path} is corrupt or truncated ({exc}); delete it and re-run its simulate job") from exc
+
+
+def aggregate(shard_paths: Sequence[str | Path], out_path: str | Path, cfg: Mapping | None = None) -> dict:
+    """Merge ``shard_paths`` (in order) into ``out_path``. Returns a summary with the invalid fraction."""
+    paths = [Path(p) for p in shard_paths]
+    counts = []
+    simulators = set()
+    for p in paths:  # first pass: check every shard before writing anything
+        with _open_shard(p) as f:
+            try:
+                counts.append(h5io.check_table(p, f))
+                for key in COLUMNS:
+                    f[key][:0]  # reading an empty slice touches the dataset's header
+            except (ValueError, KeyError, OSError) as exc:
+                raise ShardError(f"shard {p} is unusable: {exc}") from exc
+            simulators.add(str(f.attrs.get("simulator", "unknown")))
+    n = int(sum(counts))
+    status_total = np.zeros(max(s.value for s in Status) + 1, dtype=np.int64)
+    with h5io.atomic_h5(out_path) as out:
+        d = h5io.create_table_datasets(out, n)
+        sim_ds = out.create_dataset("simulator", (n,), dtype=h5py.string_dtype(), track_times=False)
+        row = 0
+        seen_last = -1
+        for p, k in zip(paths, counts, strict=True):
+            with _open_shard(p) as f:
+                try:
+                    block = {key: f[key][...] for key in COLUMNS}
+                except OSError as exc:
+                    raise ShardError(f"shard {p} is corrupt or truncated ({exc})") from exc
+                ids = block["sample_id"]
+                if k and (ids[0] <= seen_last or np.any(np.diff(ids) <= 0)):
+                    raise ShardError(f"shard {p}: sample ids overlap or are out of order")
+                if k:
+                    seen_last = int(ids[-1])
+                for key in COLUMNS:
+                    d[key][row : row + k] = block[key]
+                sim_ds[row : row + k] = str(f.attrs.get("simulator", "unknown"))
+                status_total += np.bincount(block["status"].astype(np.int64), minlength=status_total.size)
+            row += k
+        valid = int(status_total[Status.OK])
+        summary = {
+            "n_samples": n,
+            "n_valid": valid,
+            "invalid_fraction": (n - valid) / n if n else 0.0,
+            "status_counts": {s.name: int(status_total[s]) for s in Status},
+            "n_shards": len(paths),
+            "simulators": sorted(simulators),
+        }
+        out.attrs.update(h5io.provenance_attrs(dict(cfg or {}), summary=json.dumps(summary)))
+        out.attrs["invalid_fraction"] = summary["invalid_fraction"]
+    return summary
