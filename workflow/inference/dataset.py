@@ -1,0 +1,203 @@
+"""Load and validate a dataset in the contract layout, and derive the inference targets.
+
+The contract (``workflow/contract.py``): ``params`` (n, 7), ``features`` (n, F), ``rates`` (n, 2),
+``valid`` (n,), ``sample_id`` (n,), each with a ``names`` attribute. Only valid rows enter
+inference. Every problem raises :class:`DatasetError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from workflow.contract import REQUIRED_DATASETS, TARGET_NAMES
+
+#: Parameters needed to build the targets.
+NEEDED_PARAMS: tuple[str, ...] = ("J_EE", "J_IE", "J_EI", "J_II", "tau_syn_E", "tau_syn_I", "J_ext")
+#: Columns whose ``names`` must match their width.
+_COLUMN_DATASETS: tuple[str, ...] = ("params", "features", "rates")
+
+
+class DatasetError(ValueError):
+    """A dataset file violates the contract."""
+
+
+@dataclasses.dataclass(frozen=True)
+class InferenceData:
+    """The valid rows of a dataset, ready for inference.
+
+    Attributes:
+        features: (n, F) float64 features of the valid rows.
+        targets: (n, 4) float64 targets (see :data:`workflow.contract.TARGET_NAMES`).
+        sample_id: (n,) int64 sample ids of the valid rows.
+        feature_names: F feature names.
+        target_names: the 4 target names.
+        n_total: number of rows in the file, valid or not.
+    """
+
+    features: np.ndarray
+    targets: np.ndarray
+    sample_id: np.ndarray
+    feature_names: tuple[str, ...]
+    target_names: tuple[str, ...]
+    n_total: int
+
+    def __post_init__(self) -> None:
+        n = len(self.sample_id)
+        if self.features.shape != (n, len(self.feature_names)):
+            raise ValueError(f"features has shape {self.features.shape}, expected ({n}, {len(self.feature_names)})")
+        if self.targets.shape != (n, len(self.target_names)):
+            raise ValueError(f"targets has shape {self.targets.shape}, expected ({n}, {len(self.target_names)})")
+
+
+def _names(path: Path, ds: h5py.Dataset, key: str) -> tuple[str, ...]:
+    if "names" not in ds.attrs:
+        raise DatasetError(f"{path}: dataset '{key}' has no 'names' attribute")
+    raw = np.atleast_1d(ds.attrs["names"])
+    return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in raw)
+
+
+def compute_targets(params: np.ndarray, param_names: tuple[str, ...]) -> np.ndarray:
+    """Return the inference targets from the simulation parameters.
+
+    [E/I]_net = (J_EE / J_EI) / (J_IE / J_II) (dimensionless), then tau_syn_E (ms), tau_syn_I (ms)
+    and J_ext (pA), in the order of :data:`TARGET_NAMES`.
+
+    Args:
+        params: (n, P) parameters, columns named by ``param_names``.
+        param_names: column names; must contain :data:`NEEDED_PARAMS`.
+    """
+    missing = [p for p in NEEDED_PARAMS if p not in param_names]
+    if missing:
+        raise ValueError(f"params lacks columns {missing}")
+    col = {name: params[:, param_names.index(name)] for name in NEEDED_PARAMS}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ei_net = (col["J_EE"] / col["J_EI"]) / (col["J_IE"] / col["J_II"])
+    return np.column_stack([ei_net, col["tau_syn_E"], col["tau_syn_I"], col["J_ext"]]).astype(np.float64)
+
+
+def load_dataset(path: str | Path, min_valid_rows: int = 1) -> InferenceData:
+    """Load and check a contract-layout HDF5 file; return its valid rows with the targets.
+
+    Args:
+        path: HDF5 file (``results/dataset.h5`` or a user's file set by ``dataset:``).
+        min_valid_rows: fewest valid rows accepted (e.g. the number of folds).
+
+    Raises:
+        DatasetError: naming the file and the problem (unreadable file, missing dataset, missing
+            or mismatched ``names``, mismatched lengths, non-finite values or targets in valid
+            rows, duplicate sample ids, too few valid rows).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as err:
+        raise DatasetError(f"{path}: not a readable HDF5 file ({err})") from err
+    with fh:
+        missing = [k for k in REQUIRED_DATASETS if k not in fh or not isinstance(fh[k], h5py.Dataset)]
+        if missing:
+            raise DatasetError(f"{path}: missing dataset(s) {missing}; required: {list(REQUIRED_DATASETS)}")
+        names = {k: _names(path, fh[k], k) for k in REQUIRED_DATASETS}
+        arrays = {k: fh[k][()] for k in REQUIRED_DATASETS}
+
+    lengths = {k: (v.shape[0] if v.ndim else None) for k, v in arrays.items()}
+    if len(set(lengths.values())) != 1:
+        raise DatasetError(f"{path}: mismatched lengths along the first axis: {lengths}")
+    n = lengths["valid"]
+    for key in _COLUMN_DATASETS:
+        arr = arrays[key]
+        if arr.ndim != 2:
+            raise DatasetError(f"{path}: dataset '{key}' must be 2-D (n, columns), has shape {arr.shape}")
+        if len(names[key]) != arr.shape[1]:
+            raise DatasetError(
+                f"{path}: dataset '{key}' has {arr.shape[1]} columns but its 'names' attribute lists "
+                f"{len(names[key])}"
+            )
+    for key in ("valid", "sample_id"):
+        if arrays[key].ndim != 1:
+            raise DatasetError(f"{path}: dataset '{key}' must be 1-D, has shape {arrays[key].shape}")
+    missing_params = [p for p in NEEDED_PARAMS if p not in names["params"]]
+    if missing_params:
+        raise DatasetError(f"{path}: 'params' names lack {missing_params} (has {list(names['params'])})")
+
+    valid = arrays["valid"]
+    if valid.dtype != np.bool_:
+        if not np.isin(valid, (0, 1)).all():
+            raise DatasetError(f"{path}: 'valid' must be boolean, has values other than 0/1")
+        valid = valid.astype(bool)
+    sample_id = arrays["sample_id"].astype(np.int64)
+    if len(np.unique(sample_id)) != n:
+        raise DatasetError(f"{path}: 'sample_id' has duplicate values")
+
+    for key in _COLUMN_DATASETS:
+        arr = np.asarray(arrays[key], dtype=np.float64)[valid]
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            rows, cols = np.nonzero(bad)
+            raise DatasetError(
+                f"{path}: non-finite values in {int(bad.any(axis=1).sum())} valid row(s) of '{key}' "
+                f"(first: sample_id {int(sample_id[valid][rows[0]])}, column '{names[key][cols[0]]}')"
+            )
+    n_valid = int(valid.sum())
+    if n_valid < min_valid_rows:
+        raise DatasetError(f"{path}: {n_valid} valid row(s), at least {min_valid_rows} needed")
+
+    params = np.asarray(arrays["params"], dtype=np.float64)[valid]
+    targets = compute_targets(params, names["params"])
+    bad_t = ~np.isfinite(targets)
+    if bad_t.any():
+        rows, cols = np.nonzero(bad_t)
+        raise DatasetError(
+            f"{path}: target '{TARGET_NAMES[cols[0]]}' is non-finite for sample_id "
+            f"{int(sample_id[valid][rows[0]])} (a zero weight in [E/I]_net?)"
+        )
+    return InferenceData(
+        features=np.asarray(arrays["features"], dtype=np.float64)[valid],
+        targets=targets,
+        sample_id=sample_id[valid],
+        feature_names=names["features"],
+        target_names=TARGET_NAMES,
+        n_total=n,
+    )
+
+
+def write_prepared(path: str | Path, data: InferenceData, fold: np.ndarray, attrs: dict[str, object]) -> None:
+    """Write the valid rows, their targets and fold ids to ``path`` (input of every later rule).
+
+    Args:
+        path: output HDF5 file.
+        data: validated rows.
+        fold: (n,) fold index of each row.
+        attrs: provenance written as root attributes (source file, seed, k, ...).
+    """
+    with h5py.File(path, "w") as fh:
+        for key, value in attrs.items():
+            fh.attrs[key] = value
+        fh.attrs["n_total"] = data.n_total
+        ds = fh.create_dataset("features", data=data.features)
+        ds.attrs["names"] = list(data.feature_names)
+        ds = fh.create_dataset("targets", data=data.targets)
+        ds.attrs["names"] = list(data.target_names)
+        ds.attrs["units"] = ["1", "ms", "ms", "pA"]
+        fh.create_dataset("sample_id", data=data.sample_id).attrs["names"] = ["sample_id"]
+        fh.create_dataset("fold", data=fold.astype(np.int16)).attrs["names"] = ["fold"]
+
+
+def read_prepared(path: str | Path) -> tuple[InferenceData, np.ndarray]:
+    """Read a file written by :func:`write_prepared`; return the data and the fold ids."""
+    with h5py.File(path, "r") as fh:
+        data = InferenceData(
+            features=fh["features"][()],
+            targets=fh["targets"][()],
+            sample_id=fh["sample_id"][()],
+            feature_names=tuple(str(n) for n in fh["features"].attrs["names"]),
+            target_names=tuple(str(n) for n in fh["targets"].attrs["names"]),
+            n_total=int(fh.attrs["n_total"]),
+        )
+        fold = fh["fold"][()].astype(np.int64)
+    return data, fold

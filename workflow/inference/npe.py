@@ -1,0 +1,276 @@
+"""NPE training for one fold, and model storage as a state dict plus a JSON description.
+
+Features are standardised with the mean and SD of the training folds (stored in the JSON);
+the flow z-scores the targets itself (sbi's default ``z_score_theta="independent"``, stored in
+the state dict as buffers). The posterior's support is a box in target space, from the
+training rows (``support="data"``) or from the config prior (``support="prior"``).
+No pickles: ``model.pt`` holds only tensors (``torch.load(weights_only=True)``) and the
+network is rebuilt from the JSON with sbi's own builder before the state dict is loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import sbi
+import torch
+from sbi.inference import NPE, DirectPosterior
+from sbi.neural_nets import posterior_nn
+from sbi.utils import BoxUniform
+
+from workflow.inference.dataset import NEEDED_PARAMS, compute_targets
+from workflow.inference.seeding import Stream, seed_torch
+
+#: Density estimators supported end to end (their base draws can be fixed, see functionals).
+ESTIMATORS: tuple[str, ...] = ("maf", "nsf", "maf_rqs", "zuko_maf", "zuko_nsf")
+MODEL_FORMAT = "sbi-npe-state-dict/1"
+
+
+@dataclasses.dataclass(frozen=True)
+class NPEConfig:
+    """Density estimator and training settings (config key ``inference.npe``).
+
+    Defaults are sbi 0.27's NPE defaults (the paper used SNPE defaults).
+    """
+
+    density_estimator: str = "maf"
+    hidden_features: int = 50
+    num_transforms: int = 5
+    num_bins: int = 10
+    training_batch_size: int = 200
+    learning_rate: float = 5e-4
+    validation_fraction: float = 0.1
+    stop_after_epochs: int = 20
+    max_num_epochs: int | None = None
+    clip_max_norm: float | None = 5.0
+    support: Literal["data", "prior"] = "data"
+
+    def __post_init__(self) -> None:
+        if self.density_estimator not in ESTIMATORS:
+            raise ValueError(f"density_estimator must be one of {ESTIMATORS}, got {self.density_estimator!r}")
+        for key in ("hidden_features", "num_transforms", "num_bins", "training_batch_size", "stop_after_epochs"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.max_num_epochs is not None and self.max_num_epochs < 1:
+            raise ValueError(f"max_num_epochs must be >= 1 or None, got {self.max_num_epochs}")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.support not in ("data", "prior"):
+            raise ValueError(f"support must be 'data' or 'prior', got {self.support!r}")
+
+    @classmethod
+    def from_dict(cls, cfg: dict[str, Any]) -> NPEConfig:
+        """Build from a config dict, ignoring keys that are not fields."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in cfg.items() if k in names})
+
+
+class _NullTracker:
+    """sbi tracker that records nothing (sbi's default writes TensorBoard logs to ./sbi-logs)."""
+
+    log_dir = None
+
+    def log_metric(self, name: str, value: float, step: int | None = None) -> None:  # noqa: D102
+        pass
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:  # noqa: D102
+        pass
+
+    def log_params(self, params: dict[str, Any]) -> None:  # noqa: D102
+        pass
+
+    def add_figure(self, name: str, figure: Any, step: int | None = None) -> None:  # noqa: D102
+        pass
+
+    def flush(self) -> None:  # noqa: D102
+        pass
+
+
+@dataclasses.dataclass
+class FoldModel:
+    """A trained posterior estimator with its feature standardisation and support.
+
+    Attributes:
+        net: sbi conditional density estimator q(theta | standardised x), theta in target units.
+        x_mean, x_std: (F,) standardisation of the features (training folds only).
+        low, high: (4,) support box of the targets.
+        description: the JSON description (config, names, training summary, provenance).
+    """
+
+    net: torch.nn.Module
+    x_mean: np.ndarray
+    x_std: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    description: dict[str, Any]
+
+    def standardise(self, features: np.ndarray) -> torch.Tensor:
+        """Return standardised features as a float32 tensor."""
+        return torch.as_tensor((np.asarray(features) - self.x_mean) / self.x_std, dtype=torch.float32)
+
+    def prior(self) -> BoxUniform:
+        """Uniform box over the support (sbi uses it to reject samples outside)."""
+        return BoxUniform(torch.as_tensor(self.low, dtype=torch.float32), torch.as_tensor(self.high, dtype=torch.float32))
+
+    def posterior(self) -> DirectPosterior:
+        """sbi DirectPosterior (rejection of samples outside the support)."""
+        return DirectPosterior(posterior_estimator=self.net, prior=self.prior())
+
+
+def prior_target_bounds(prior_cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Target bounds implied by a box prior over the parameters (config key ``prior``).
+
+    [E/I]_net is monotone in each weight, so its extremes lie on the corners of the weight box.
+    """
+    corners = np.array(list(itertools.product(*[prior_cfg[p] for p in ("J_EE", "J_IE", "J_EI", "J_II")])))
+    full = np.column_stack(
+        [corners] + [np.full(len(corners), prior_cfg[p][0]) for p in ("tau_syn_E", "tau_syn_I", "J_ext")]
+    )
+    ei = compute_targets(full, NEEDED_PARAMS)[:, 0]
+    low = np.array([ei.min(), prior_cfg["tau_syn_E"][0], prior_cfg["tau_syn_I"][0], prior_cfg["J_ext"][0]], float)
+    high = np.array([ei.max(), prior_cfg["tau_syn_E"][1], prior_cfg["tau_syn_I"][1], prior_cfg["J_ext"][1]], float)
+    return low, high
+
+
+def support_bounds(
+    targets_train: np.ndarray, support: str, prior_cfg: dict[str, Any] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the support box: training min/max widened by 1e-6 of the range, or the prior's."""
+    if support == "prior":
+        if prior_cfg is None:
+            raise ValueError("support='prior' needs the config prior")
+        low, high = prior_target_bounds(prior_cfg)
+        if (targets_train < low).any() or (targets_train > high).any():
+            raise ValueError("training targets lie outside the prior bounds; use support='data'")
+        return low, high
+    lo, hi = targets_train.min(0), targets_train.max(0)
+    pad = 1e-6 * np.maximum(hi - lo, np.abs(hi) + 1e-12)
+    return lo - pad, hi + pad
+
+
+def _builder(cfg: NPEConfig):
+    return posterior_nn(
+        model=cfg.density_estimator,
+        z_score_theta="independent",
+        z_score_x="none",  # features are standardised explicitly (training folds only)
+        hidden_features=cfg.hidden_features,
+        num_transforms=cfg.num_transforms,
+        num_bins=cfg.num_bins,
+    )
+
+
+def train_fold(
+    features_train: np.ndarray,
+    targets_train: np.ndarray,
+    cfg: NPEConfig,
+    seed: int,
+    fold: int,
+    threads: int = 1,
+    prior_cfg: dict[str, Any] | None = None,
+    names: dict[str, list[str]] | None = None,
+) -> FoldModel:
+    """Train NPE on the training folds of one fold.
+
+    Args:
+        features_train: (n, F) raw features of the training folds.
+        targets_train: (n, 4) targets of the training folds.
+        cfg: estimator and training settings.
+        seed: root seed; torch is seeded from the TRAIN stream of this fold.
+        fold: fold index (the test fold).
+        threads: torch intra-op threads (the Snakemake job's threads).
+        prior_cfg: config prior, needed for ``support="prior"``.
+        names: optional {"features": [...], "targets": [...]} stored in the description.
+    """
+    torch.set_num_threads(threads)
+    torch_seed = seed_torch(seed, Stream.TRAIN, fold)
+    x_mean = features_train.mean(0)
+    x_std = features_train.std(0)
+    x_std = np.where(x_std > 0, x_std, 1.0)
+    low, high = support_bounds(targets_train, cfg.support, prior_cfg)
+    prior = BoxUniform(torch.as_tensor(low, dtype=torch.float32), torch.as_tensor(high, dtype=torch.float32))
+    theta = torch.as_tensor(targets_train, dtype=torch.float32)
+    x = torch.as_tensor((features_train - x_mean) / x_std, dtype=torch.float32)
+
+    trainer = NPE(prior=prior, density_estimator=_builder(cfg), tracker=_NullTracker(), show_progress_bars=False)
+    trainer.append_simulations(theta, x)
+    t0 = time.perf_counter()
+    net = trainer.train(
+        training_batch_size=cfg.training_batch_size,
+        learning_rate=cfg.learning_rate,
+        validation_fraction=cfg.validation_fraction,
+        stop_after_epochs=cfg.stop_after_epochs,
+        max_num_epochs=cfg.max_num_epochs if cfg.max_num_epochs is not None else 2**31 - 1,
+        clip_max_norm=cfg.clip_max_norm,
+    )
+    wall = time.perf_counter() - t0
+    net.eval()
+    summary = trainer.summary
+    n_train_rows = int(round(len(theta) * (1 - cfg.validation_fraction)))
+    durations = [float(d) for d in summary.get("epoch_durations_sec", [])]
+    description = {
+        "format": MODEL_FORMAT,
+        "fold": int(fold),
+        "seed": int(seed),
+        "torch_seed": int(torch_seed),
+        "threads": int(threads),
+        "npe": dataclasses.asdict(cfg),
+        "theta_dim": int(theta.shape[1]),
+        "x_dim": int(x.shape[1]),
+        "feature_names": list(names["features"]) if names else None,
+        "target_names": list(names["targets"]) if names else None,
+        "x_mean": x_mean.tolist(),
+        "x_std": x_std.tolist(),
+        "support_low": low.tolist(),
+        "support_high": high.tolist(),
+        "training": {
+            "n_rows": int(len(theta)),
+            "n_rows_fit": n_train_rows,
+            "epochs": int(summary["epochs_trained"][-1]),
+            "best_validation_loss": float(summary["best_validation_loss"][-1]),
+            "validation_loss": [float(v) for v in summary.get("validation_loss", [])],
+            "training_loss": [float(v) for v in summary.get("training_loss", [])],
+            "epoch_durations_sec": durations,
+            "wall_time_sec": float(wall),
+            "rows_per_sec_per_epoch": float(n_train_rows / np.median(durations)) if durations else None,
+        },
+        "versions": {"sbi": sbi.__version__, "torch": torch.__version__, "numpy": np.__version__},
+    }
+    return FoldModel(net=net, x_mean=x_mean, x_std=x_std, low=low, high=high, description=description)
+
+
+def save_model(model: FoldModel, pt_path: str | Path, json_path: str | Path) -> None:
+    """Write the state dict (tensors only) and the JSON description."""
+    torch.save({k: v.detach().cpu() for k, v in model.net.state_dict().items()}, pt_path)
+    Path(json_path).write_text(json.dumps(model.description, indent=1))
+
+
+def load_model(pt_path: str | Path, json_path: str | Path) -> FoldModel:
+    """Rebuild the estimator from the JSON with sbi's builder and load the state dict."""
+    desc = json.loads(Path(json_path).read_text())
+    if desc.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{json_path}: unknown model format {desc.get('format')!r}")
+    cfg = NPEConfig(**desc["npe"])
+    # Placeholder batches only fix the shapes; every buffer is then overwritten by the state dict.
+    gen = torch.Generator().manual_seed(0)
+    theta0 = torch.randn(8, desc["theta_dim"], generator=gen)
+    x0 = torch.randn(8, desc["x_dim"], generator=gen)
+    net = _builder(cfg)(theta0, x0)
+    state = torch.load(pt_path, weights_only=True)
+    net.load_state_dict(state, strict=True)
+    net.eval()
+    return FoldModel(
+        net=net,
+        x_mean=np.asarray(desc["x_mean"]),
+        x_std=np.asarray(desc["x_std"]),
+        low=np.asarray(desc["support_low"]),
+        high=np.asarray(desc["support_high"]),
+        description=desc,
+    )

@@ -1,0 +1,104 @@
+"""Synthetic datasets in the contract layout with planted feature-target dependence.
+
+Used by the tests and benchmarks. A few features each depend strongly on one target, with a
+noise level that grows with the target (so both the posterior mean and the posterior IQR
+depend on that feature); every other feature is noise independent of everything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from workflow.contract import FEATURE_NAMES, PARAM_NAMES, PARAM_UNITS, RATE_NAMES, SCHEMA_VERSION
+from workflow.inference.dataset import compute_targets
+
+#: Default prior box (config defaults), in the order of PARAM_NAMES.
+DEFAULT_BOUNDS: dict[str, tuple[float, float]] = {
+    "J_EE": (0.5, 4.0),
+    "J_IE": (0.5, 4.0),
+    "J_EI": (-40.0, -1.0),
+    "J_II": (-40.0, -1.0),
+    "tau_syn_E": (0.1, 2.0),
+    "tau_syn_I": (0.1, 8.0),
+    "J_ext": (10.0, 50.0),
+}
+#: target index -> planted feature index (dfa, rs_range, low_freq_power, transition_variance).
+DEFAULT_PLANTED: dict[int, int] = {0: 21, 1: 20, 2: 6, 3: 17}
+
+
+def sample_params(n: int, rng: np.random.Generator, constraints: bool = True) -> np.ndarray:
+    """Draw n parameter sets from the default box prior, redrawing violations of the constraints."""
+    lo = np.array([DEFAULT_BOUNDS[p][0] for p in PARAM_NAMES])
+    hi = np.array([DEFAULT_BOUNDS[p][1] for p in PARAM_NAMES])
+    out = np.empty((0, len(PARAM_NAMES)))
+    while len(out) < n:
+        draw = lo + (hi - lo) * rng.random((2 * (n - len(out)) + 16, len(PARAM_NAMES)))
+        if constraints:
+            j_ee, j_ie, j_ei, j_ii = draw[:, 0], draw[:, 1], draw[:, 2], draw[:, 3]
+            lim = np.minimum(np.abs(j_ei), np.abs(j_ii))
+            ok = (2 * j_ee <= lim) & (2 * j_ie <= lim) & (j_ie > j_ee)
+            draw = draw[ok]
+        out = np.concatenate([out, draw])
+    return out[:n]
+
+
+def planted_features(
+    targets: np.ndarray,
+    rng: np.random.Generator,
+    n_features: int = len(FEATURE_NAMES),
+    planted: dict[int, int] | None = None,
+    noise: float = 0.05,
+) -> np.ndarray:
+    """Return (n, n_features) features: planted ones follow one target each, the rest are noise.
+
+    A planted feature is u + (noise + 6 * noise * u) * eps, with u the target scaled to [0, 1]
+    (log scale for [E/I]_net) and eps standard normal: the target sets both its location and
+    its spread.
+    """
+    planted = DEFAULT_PLANTED if planted is None else planted
+    n = len(targets)
+    feats = rng.normal(size=(n, n_features)) * rng.uniform(0.5, 3.0, size=n_features) + rng.normal(size=n_features)
+    for t, f in planted.items():
+        v = np.log(targets[:, t]) if t == 0 else targets[:, t]
+        u = (v - v.min()) / (v.max() - v.min())
+        feats[:, f] = u + (noise + 6 * noise * u) * rng.normal(size=n)
+    return feats
+
+
+def write_synthetic_dataset(
+    path: str | Path,
+    n: int,
+    seed: int = 0,
+    invalid_fraction: float = 0.05,
+    planted: dict[int, int] | None = None,
+    noise: float = 0.05,
+) -> dict[int, int]:
+    """Write a synthetic contract-layout dataset; return the planted target -> feature map.
+
+    Invalid rows carry NaN features and ``valid = False``.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    params = sample_params(n, rng)
+    targets = compute_targets(params, PARAM_NAMES)
+    feats = planted_features(targets, rng, planted=planted, noise=noise)
+    rates = rng.uniform(1.0, 30.0, size=(n, 2))
+    valid = rng.random(n) >= invalid_fraction
+    feats[~valid] = np.nan
+    status = np.where(valid, 0, 4).astype(np.int8)
+    with h5py.File(path, "w") as fh:
+        fh.attrs["schema_version"] = SCHEMA_VERSION
+        fh.attrs["synthetic"] = True
+        d = fh.create_dataset("params", data=params)
+        d.attrs["names"] = list(PARAM_NAMES)
+        d.attrs["units"] = list(PARAM_UNITS)
+        fh.create_dataset("features", data=feats).attrs["names"] = list(FEATURE_NAMES)
+        d = fh.create_dataset("rates", data=rates)
+        d.attrs["names"] = list(RATE_NAMES)
+        d.attrs["units"] = "Hz"
+        fh.create_dataset("valid", data=valid).attrs["names"] = ["valid"]
+        fh.create_dataset("status", data=status).attrs["names"] = ["OK", "SIMULATOR_ERROR", "SILENT", "RUNAWAY", "NAN_FEATURES", "NOT_RUN"]
+        fh.create_dataset("sample_id", data=np.arange(n, dtype=np.int64)).attrs["names"] = ["sample_id"]
+    return dict(DEFAULT_PLANTED if planted is None else planted)
