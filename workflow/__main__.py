@@ -100,14 +100,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_shard(args: argparse.Namespace) -> int:
     from workflow.shards import run_shard
 
-    cfg = json.loads(Path(args.config_json).read_text()) if args.config_json else load_config(args.configfile or [])
+    if args.config_json:
+        cfg = json.loads(args.config_json)
+    else:
+        try:
+            cfg = load_config(args.configfile or [])
+        except ConfigError as exc:
+            raise SystemExit(f"error: {exc}") from None
     comm = None
-    if cfg["simulation"].get("mpi_ranks", 1) > 1 or args.mpi:
+    if args.mpi:
         from mpi4py import MPI
 
         comm = MPI.COMM_WORLD
         logging.getLogger().info("MPI task farm: rank %d of %d", comm.Get_rank(), comm.Get_size())
-    run_shard(cfg, args.shard, args.draws, args.kernels, args.out, comm=comm)
+    ids = range(args.first, args.stop) if args.first is not None else None
+    run_shard(cfg, args.shard, args.kernels, args.out, comm=comm, sample_ids=ids)
     return 0
 
 
@@ -131,12 +138,13 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("shard", help="simulate one shard of the campaign (used by the simulate rule)")
     p.add_argument("--shard", type=int, required=True)
-    p.add_argument("--draws", required=True)
+    p.add_argument("--first", type=int, help="first sample id (default: from the config)")
+    p.add_argument("--stop", type=int, help="one past the last sample id")
     p.add_argument("--kernels", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--config-json", help="resolved config as JSON (written by Snakemake)")
+    p.add_argument("--config-json", help="the resolved simulation config as a JSON string (from Snakemake)")
     p.add_argument("--configfile", action="append")
-    p.add_argument("--mpi", action="store_true", help="use MPI.COMM_WORLD even if mpi_ranks is 1")
+    p.add_argument("--mpi", action="store_true", help="run as an mpi4py task farm over MPI.COMM_WORLD")
     p.set_defaults(func=cmd_shard)
 
     args = parser.parse_args(argv)

@@ -81,3 +81,19 @@ def aggregate(shard_paths: Sequence[str | Path], out_path: str | Path, cfg: Mapp
         out.attrs.update(h5io.provenance_attrs(dict(cfg or {}), summary=json.dumps(summary)))
         out.attrs["invalid_fraction"] = summary["invalid_fraction"]
     return summary
+
+
+def check_against_draws(dataset_path: str | Path, draws_path: str | Path, block: int = 65_536) -> None:
+    """Check that the dataset's parameters are exactly the drawn ones (shards draw them themselves)."""
+    with h5py.File(dataset_path, "r") as d, h5py.File(draws_path, "r") as w:
+        ids = d["sample_id"]
+        n = ids.shape[0]
+        for start in range(0, n, block):
+            sid = ids[start : start + block]
+            if sid.size and sid[-1] >= w["params"].shape[0]:
+                raise ShardError(f"{dataset_path}: sample id {int(sid[-1])} is not in {draws_path}")
+            if not np.array_equal(d["params"][start : start + block], w["params"][sid[0] : sid[-1] + 1]):
+                raise ShardError(
+                    f"{dataset_path}: parameters of samples {int(sid[0])}..{int(sid[-1])} differ from {draws_path}; "
+                    "the shards were made with another prior or seed"
+                )

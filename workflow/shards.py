@@ -24,7 +24,7 @@ from workflow.contract import FEATURE_NAMES, PARAM_NAMES, RATE_NAMES, Status
 from workflow.features import catch22
 from workflow.lfp import lfp_proxy, presynaptic_kernels
 from workflow.network import POPULATIONS, NetworkParams
-from workflow.prior import network_seed, theta_dict
+from workflow.prior import Prior, network_seed, theta_dict
 from workflow.sim import SimSettings, simulate
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,15 @@ def run_samples(
     return [by_id[int(sid)] for sid in sample_ids]
 
 
+def draw_params(cfg: Mapping, sample_ids: range) -> np.ndarray:
+    """The parameters of ``sample_ids``, drawn from each sample's own prior stream.
+
+    The same rows as in ``draws.h5``; a shard draws them itself so that it depends on the
+    prior and seed only, not on the draws file (which changes with ``campaign.n_samples``).
+    """
+    return Prior.from_config(cfg["prior"]).draw(int(cfg["campaign"]["seed"]), sample_ids)
+
+
 def read_draws(draws_path: str | Path, sample_ids: range) -> np.ndarray:
     """Rows of ``draws.h5`` for a contiguous range of sample ids, checked against ``sample_id``."""
     with h5py.File(draws_path, "r") as f:
@@ -196,16 +205,19 @@ def write_shard(
 def run_shard(
     cfg: Mapping,
     shard: int,
-    draws_path: str | Path,
     kernels_path: str | Path,
     out_path: str | Path,
     comm=None,
+    sample_ids: range | None = None,
 ) -> list[SampleResult] | None:
-    """Simulate shard ``shard`` of the campaign and write ``out_path`` (rank 0 only)."""
+    """Simulate shard ``shard`` of the campaign and write ``out_path`` (rank 0 only).
+
+    ``sample_ids`` defaults to the shard's range under ``cfg`` (:func:`shard_sample_ids`).
+    """
     from workflow.kernels import read_kernels
 
-    ids = shard_sample_ids(cfg, shard)
-    params = read_draws(draws_path, ids)
+    ids = shard_sample_ids(cfg, shard) if sample_ids is None else sample_ids
+    params = draw_params(cfg, ids)
     kernels, kattrs = read_kernels(kernels_path)
     ctx = SampleContext.from_config(cfg, kernels, float(kattrs["dt_ms"]))
     results = run_samples(ids, params, ctx, comm)

@@ -1,0 +1,17 @@
+rule aggregate:
+    input:
+        shards=get_shards,
+        draws="results/draws.h5",
+    output:
+        "results/dataset.h5",
+    log:
+        "logs/aggregate/aggregate.log",
+    benchmark:
+        "benchmarks/aggregate/aggregate.tsv"
+    params:
+        config=config,
+    resources:
+        mem_mb=4000,
+        runtime=lambda wildcards, attempt: attempt * max(10, len(SHARDS) // 20),
+    script:
+        "../scripts/aggregate.py"

@@ -1,0 +1,15 @@
+rule draws:
+    output:
+        "results/draws.h5",
+    log:
+        "logs/draws/draws.log",
+    benchmark:
+        "benchmarks/draws/draws.tsv"
+    params:
+        campaign=config["campaign"],
+        prior=config["prior"],
+    resources:
+        mem_mb=2000,
+        runtime=lambda wildcards, attempt: attempt * max(10, config["campaign"]["n_samples"] // 5000),
+    script:
+        "../scripts/draws.py"

@@ -1,0 +1,50 @@
+"""Per-sample cost model from measured figures, for rule resources and the dry-run estimate.
+
+Measured on this project's 2-core reference machine (``benchmarks/bench_simulation.py``):
+NEST needs about ``CORE_S_PER_BIO_S_FULL`` core-seconds per simulated second for the full
+network (9216 neurons, ~17 M synapses); the cost is close to proportional to the synapse count,
+i.e. to ``network.scale`` at fixed in-degree. Brian2 (cpp_standalone) is slower by
+``BRIAN2_FACTOR``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+#: core-seconds per biological second, full network, NEST (14 s wall on 2 threads per bio second)
+CORE_S_PER_BIO_S_FULL = 28.0
+#: fixed cost per sample (kernel reset, connect of the scaled net, LFP, catch22), core-seconds
+OVERHEAD_CORE_S = 0.5
+#: Brian2 relative to NEST (cpp_standalone, measured in benchmarks/bench_brian2.py)
+BRIAN2_FACTOR = 2.0
+
+
+def sample_core_seconds(cfg: Mapping) -> float:
+    """Estimated core-seconds to simulate and analyse one sample under ``cfg``."""
+    bio_s = cfg["simulation"]["tstop_ms"] / 1000.0
+    cost = CORE_S_PER_BIO_S_FULL * float(cfg["network"]["scale"]) * bio_s + OVERHEAD_CORE_S
+    if cfg["simulation"]["simulator"] == "brian2":
+        cost *= BRIAN2_FACTOR
+    return cost
+
+
+def shard_runtime_min(cfg: Mapping, cores: int, safety: float = 2.0) -> int:
+    """Wall-time request (minutes) for one shard on ``cores`` cores, with a safety factor."""
+    size = min(cfg["campaign"]["shard_size"], cfg["campaign"]["n_samples"])
+    minutes = safety * size * sample_core_seconds(cfg) / max(1, cores) / 60.0
+    return max(5, int(minutes + 1))
+
+
+def campaign_core_hours(cfg: Mapping) -> float:
+    """Estimated core-hours of all simulate jobs."""
+    return cfg["campaign"]["n_samples"] * sample_core_seconds(cfg) / 3600.0
+
+
+def shard_mem_mb(cfg: Mapping) -> int:
+    """Memory request (MB) of one simulate job: NEST network plus spike histograms and traces."""
+    scale = float(cfg["network"]["scale"])
+    n_syn = 9216 * 1843 * scale
+    net_mb = n_syn * 60 / 1e6  # ~60 bytes per NEST static synapse with its delay
+    bins = cfg["simulation"]["tstop_ms"] / cfg["simulation"]["dt_ms"]
+    hist_mb = bins * 8 * 12 / 1e6  # histograms, FFT buffers
+    return int(1000 + 1.5 * (net_mb + hist_mb))
