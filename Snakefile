@@ -1,3 +1,6 @@
+# SBI of cortical circuit parameters from field potentials (Sandron et al. 2024, at scale).
+# Stages: draws -> kernels -> simulate (shards) -> aggregate -> inference (MI, NPE folds, SHAP).
+# Local default:  snakemake --cores 2        Cluster:  snakemake --profile profiles/slurm --configfile config/paper.yaml
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -7,6 +10,10 @@ configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
+include: "rules/draws.smk"
+include: "rules/kernels.smk"
+include: "rules/simulate.smk"
+include: "rules/aggregate.smk"
 
 
 rule all:

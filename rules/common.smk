@@ -1,6 +1,7 @@
 # Config validation, wildcard constraints and every input function of the workflow.
 import json
 import shlex
+import sys
 
 from snakemake.utils import validate
 
@@ -19,6 +20,9 @@ wildcard_constraints:
     shard=r"\d{5}",
     fold=r"\d+",
 
+
+#: the interpreter running Snakemake; shell rules use it so jobs see the same environment
+PYTHON = shlex.quote(sys.executable)
 
 SHARDS = [f"{i:05d}" for i in range(n_shards(config))]
 SIMULATE_DATASET = not config.get("dataset")

@@ -18,5 +18,5 @@ rule simulate:
         mpi="mpiexec",
         tasks=config["simulation"]["mpi_ranks"],
     shell:
-        "{params.launcher} python -m workflow shard --shard {wildcards.shard} --kernels {input.kernels}"
+        "{params.launcher} {PYTHON} -m workflow shard --shard {wildcards.shard} --kernels {input.kernels}"
         " --out {output} {params.mpi_flag} {params.args} > {log} 2>&1"
