@@ -25,3 +25,23 @@ def write_exp_kernels(path: Path, dt_ms: float = 0.0625, tau_ms: float = 50.0) -
         f.attrs["probe"] = "current dipole moment z"
         f.attrs["passive"] = True
     return path
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def copy_repo(dst: Path) -> Path:
+    """Copy the repository's tracked and untracked-but-not-ignored files to ``dst`` (no results)."""
+    import shutil
+    import subprocess
+
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file():
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / rel)
+    return dst
