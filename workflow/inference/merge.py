@@ -1,0 +1,68 @@
+"""Merge per-fold SHAP values: mean |SHAP| over folds, SD across folds, ranking agreement."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import kendalltau
+
+
+def fold_importance(values: np.ndarray) -> np.ndarray:
+    """Mean |SHAP| over the explained rows of one fold: (n, F, T, G) -> (F, T, G)."""
+    return np.abs(values).mean(0)
+
+
+def merge_importance(
+    per_fold: list[np.ndarray], feature_names: list[str], target_names: list[str], functional_names: list[str]
+) -> pd.DataFrame:
+    """Long table: feature, target, functional, mean and SD over folds of mean |SHAP|, rank (1 = top).
+
+    Columns ``fold_<k>`` hold each fold's value.
+    """
+    stack = np.stack(per_fold)  # (K, F, T, G)
+    rows = []
+    for t, target in enumerate(target_names):
+        for g, func in enumerate(functional_names):
+            mean = stack[:, :, t, g].mean(0)
+            sd = stack[:, :, t, g].std(0, ddof=1) if len(stack) > 1 else np.zeros_like(mean)
+            rank = np.empty(len(mean), int)
+            rank[np.argsort(-mean, kind="stable")] = np.arange(1, len(mean) + 1)
+            for f, feat in enumerate(feature_names):
+                row = {"feature": feat, "target": target, "functional": func, "mean_abs_shap": mean[f],
+                       "sd_over_folds": sd[f], "rank": int(rank[f])}
+                row.update({f"fold_{k}": stack[k, f, t, g] for k in range(len(stack))})
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def ranking_agreement(
+    per_fold: list[np.ndarray], target_names: list[str], functional_names: list[str]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Kendall's tau of mean-|SHAP| rankings: between folds, and between the two functionals.
+
+    Returns a table (one row per target) and a dict with the per-pair values.
+    between_folds_<func>: mean (and min) over fold pairs of tau between the two folds' rankings.
+    between_functionals: tau between the merged rankings of the two functionals; and the mean
+    over folds of the per-fold tau.
+    """
+    stack = np.stack(per_fold)
+    k = len(stack)
+    rows, detail = [], {}
+    for t, target in enumerate(target_names):
+        row: dict[str, Any] = {"target": target}
+        for g, func in enumerate(functional_names):
+            taus = [kendalltau(stack[a, :, t, g], stack[b, :, t, g])[0] for a, b in itertools.combinations(range(k), 2)]
+            row[f"between_folds_{func}_mean_tau"] = float(np.mean(taus)) if taus else float("nan")
+            row[f"between_folds_{func}_min_tau"] = float(np.min(taus)) if taus else float("nan")
+            detail[f"{target}/{func}/fold_pairs"] = [float(x) for x in taus]
+        if len(functional_names) == 2:
+            merged = stack.mean(0)
+            row["between_functionals_merged_tau"] = float(kendalltau(merged[:, t, 0], merged[:, t, 1])[0])
+            per = [kendalltau(stack[i, :, t, 0], stack[i, :, t, 1])[0] for i in range(k)]
+            row["between_functionals_per_fold_mean_tau"] = float(np.mean(per))
+            detail[f"{target}/between_functionals/per_fold"] = [float(x) for x in per]
+        rows.append(row)
+    return pd.DataFrame(rows), detail
