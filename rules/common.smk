@@ -2,6 +2,7 @@
 import json
 import shlex
 import sys
+from pathlib import Path
 
 from snakemake.utils import validate
 
@@ -63,6 +64,14 @@ def simulate_args(wildcards):
     return f"--first {first} --stop {stop} --config-json {shlex.quote(json.dumps(cfg, sort_keys=True))}"
 
 
+def default_mpiexec():
+    """The MPI launcher of a workstation: the mpiexec next to this Python (the mpich wheel mpi4py
+    is built against), since a bare `mpiexec` may be missing from PATH or belong to another MPI.
+    A cluster profile sets the `mpi` resource to `srun` instead."""
+    venv_mpiexec = Path(sys.executable).parent / "mpiexec"
+    return shlex.quote(str(venv_mpiexec)) if venv_mpiexec.exists() else "mpiexec"
+
+
 def simulate_launcher(wildcards, resources):
     """Empty for a serial shard; `mpiexec -n N` / `srun -n N` for the mpi4py task farm."""
     if config["simulation"]["mpi_ranks"] > 1:
@@ -71,7 +80,9 @@ def simulate_launcher(wildcards, resources):
 
 
 def simulate_mpi_flag(wildcards):
-    return "--mpi" if config["simulation"]["mpi_ranks"] > 1 else ""
+    """`--mpi --ranks N` for the task farm: the job checks it really got N ranks."""
+    n = config["simulation"]["mpi_ranks"]
+    return f"--mpi --ranks {n}" if n > 1 else ""
 
 
 def simulate_runtime(wildcards, attempt):

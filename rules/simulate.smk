@@ -15,7 +15,7 @@ rule simulate:
     resources:
         mem_mb=simulate_mem_mb,
         runtime=simulate_runtime,
-        mpi="mpiexec",
+        mpi=default_mpiexec(),
         tasks=config["simulation"]["mpi_ranks"],
     shell:
         "{params.launcher} {PYTHON} -m workflow shard --shard {wildcards.shard} --kernels {input.kernels}"

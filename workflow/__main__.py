@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -98,7 +99,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_shard(args: argparse.Namespace) -> int:
-    from workflow.shards import run_shard
+    from workflow.h5io import OutputError
+    from workflow.shards import TaskFarmError, abort_on_error, check_task_farm, run_shard
 
     if args.config_json:
         cfg = json.loads(args.config_json)
@@ -112,9 +114,21 @@ def cmd_shard(args: argparse.Namespace) -> int:
         from mpi4py import MPI
 
         comm = MPI.COMM_WORLD
-        logging.getLogger().info("MPI task farm: rank %d of %d", comm.Get_rank(), comm.Get_size())
+        rank, size = comm.Get_rank(), comm.Get_size()
+        fmt = f"%(asctime)s %(levelname)s rank {rank}/{size} %(name)s: %(message)s"
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(logging.Formatter(fmt))
+        logging.getLogger().info("MPI task farm: rank %d of %d, pid %d", rank, size, os.getpid())
     ids = range(args.first, args.stop) if args.first is not None else None
-    run_shard(cfg, args.shard, args.kernels, args.out, comm=comm, sample_ids=ids)
+    with abort_on_error(comm):
+        try:
+            check_task_farm(comm, cfg["simulation"]["simulator"], args.ranks)
+            run_shard(cfg, args.shard, args.kernels, args.out, comm=comm, sample_ids=ids)
+        except (OutputError, TaskFarmError) as exc:
+            # a clear one-line message (the traceback adds nothing for a full disk or a bad launcher)
+            logging.getLogger().error("%s", exc)
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
     return 0
 
 
@@ -145,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config-json", help="the resolved simulation config as a JSON string (from Snakemake)")
     p.add_argument("--configfile", action="append")
     p.add_argument("--mpi", action="store_true", help="run as an mpi4py task farm over MPI.COMM_WORLD")
+    p.add_argument("--ranks", type=int, help="with --mpi: the number of ranks expected (checked)")
     p.set_defaults(func=cmd_shard)
 
     args = parser.parse_args(argv)

@@ -2,7 +2,8 @@
 
 Every file is written under a temporary name in its destination folder and moved into place
 with :func:`os.replace` only when complete, so a killed job never leaves a file that counts as
-done. Datasets are written without timestamps, so the same data give the same bytes.
+done (its leftover temporary file is removed by the next writer of the same path). Datasets
+are written without timestamps, so the same data give the same bytes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import errno
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,6 +41,9 @@ PROVENANCE_PACKAGES: tuple[str, ...] = (
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+#: this host's name, part of temporary file names (no "-" so the pid stays the last field)
+_HOST = socket.gethostname().split(".")[0].replace("-", "_") or "host"
+
 
 class OutputError(RuntimeError):
     """An output could not be written (disk full, permissions); nothing was replaced."""
@@ -52,22 +57,81 @@ def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
     permission errors are re-raised as :class:`OutputError` naming the file.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp-{_HOST}-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_tmp(path)
         with h5py.File(tmp, "w", track_order=False) as f:
             yield f
         os.replace(tmp, path)
     except OSError as exc:
         _unlink_quietly(tmp)
-        if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
-            raise OutputError(f"{path}: no space left on the device; nothing was replaced") from exc
-        if getattr(exc, "errno", None) in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise OutputError(f"{path}: permission denied writing in {path.parent}") from exc
-        raise OutputError(f"{path}: could not be written ({exc}); nothing was replaced") from exc
+        raise _output_error(path, exc) from exc
     except BaseException:
         _unlink_quietly(tmp)
         raise
+
+
+def _output_error(path: Path, exc: OSError) -> OutputError:
+    """An :class:`OutputError` that says in plain words why ``path`` could not be written."""
+    code = getattr(exc, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return OutputError(f"{path}: no space left on the device; nothing was replaced")
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return OutputError(f"{path}: permission denied writing in {path.parent}; nothing was replaced")
+    return OutputError(f"{path}: could not be written ({exc}); nothing was replaced")
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Create the folder of ``path`` and a probe file in it, or raise :class:`OutputError`.
+
+    Jobs call this before hours of work, so a permission error (or a full disk that does not
+    even take an empty file) shows at once. An existing file at ``path`` is not touched.
+    """
+    path = Path(path)
+    probe = path.with_name(f".{path.name}.probe-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb") as fh:
+            fh.write(b"\0" * 4096)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise _output_error(path, exc) from exc
+    finally:
+        _unlink_quietly(probe)
+
+
+def remove_stale_tmp(path: str | os.PathLike) -> list[Path]:
+    """Delete temporary files of ``path`` left by killed writers on this host (their pid is gone).
+
+    A killed job leaves ``.<name>.tmp-<host>-<pid>``; it never counts as done, but it takes
+    space. Files of a live process, or written on another host (a shared file system), are kept.
+    """
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{glob_escape(path.name)}.tmp-{glob_escape(_HOST)}-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid() or _pid_alive(int(pid)):
+            continue
+        _unlink_quietly(tmp)
+        removed.append(tmp)
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob metacharacters escaped."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _unlink_quietly(path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -29,6 +30,10 @@ from workflow.prior import Prior, network_seed, theta_dict
 from workflow.sim import SimSettings, simulate
 
 log = logging.getLogger(__name__)
+
+
+class TaskFarmError(RuntimeError):
+    """The MPI task farm cannot run (wrong launcher, MPI-enabled NEST, lost samples)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,7 +162,7 @@ def run_samples(
     by_id = {r.sample_id: r for part in gathered for r in part}
     missing = [int(sid) for sid in sample_ids if int(sid) not in by_id]
     if missing or len(by_id) != sum(len(part) for part in gathered):
-        raise RuntimeError(f"task farm lost or duplicated samples (missing {missing[:10]})")
+        raise TaskFarmError(f"task farm lost or duplicated samples (missing {missing[:10]})")
     return [by_id[int(sid)] for sid in sample_ids]
 
 
@@ -172,32 +177,51 @@ def abort_on_error(comm) -> Iterator[None]:
     try:
         yield
     except BaseException as exc:
-        if comm is None or comm.Get_size() == 1 or isinstance(exc, SystemExit) and not exc.code:
+        if comm is None or comm.Get_size() == 1 or (isinstance(exc, SystemExit) and not exc.code):
             raise
-        log.critical("rank %d of %d failed, aborting the task farm", comm.Get_rank(), comm.Get_size(), exc_info=True)
+        rank, size = comm.Get_rank(), comm.Get_size()
+        log.critical("rank %d of %d failed, aborting the task farm", rank, size, exc_info=True)
         logging.shutdown()  # flush the log before MPI kills the process
         comm.Abort(1)
+
+
+#: variables by which a NEST built without MPI detects a launcher and exits (NEST 3.10,
+#: ``MPIManager::initialize``); MPI itself has read them in ``MPI_Init`` already
+_LAUNCHER_VARS: tuple[str, ...] = ("PMI_RANK", "PMIX_RANK")
+
+
+def hide_launcher_from_nest() -> None:
+    """Let each rank of the task farm run its own serial NEST.
+
+    A NEST built without MPI exits under ``mpiexec``/``srun`` to protect users who expect it
+    to distribute one network; the task farm wants exactly one independent NEST per rank, so
+    once mpi4py has initialised MPI the launcher's rank variables are removed from this
+    process's environment. Call before ``import nest``.
+    """
+    for var in _LAUNCHER_VARS:
+        os.environ.pop(var, None)
 
 
 def check_task_farm(comm, simulator: str, expected_ranks: int | None = None) -> None:
     """Refuse a task farm that would not give one independent simulation per rank.
 
-    Raises ``RuntimeError`` if the launcher started a different number of ranks than requested
+    Raises :class:`TaskFarmError` if the launcher started a different number of ranks than requested
     (``mpiexec`` of another MPI library than mpi4py's gives n singletons that each run the whole
     shard), or if NEST was built with MPI (it would then spread one network over all ranks).
     """
     size = comm.Get_size() if comm is not None else 1
     if expected_ranks is not None and size != expected_ranks:
-        raise RuntimeError(
+        raise TaskFarmError(
             f"expected {expected_ranks} MPI ranks but MPI.COMM_WORLD has {size}: the launcher "
             "(mpiexec/srun) and mpi4py use different MPI libraries; use the mpiexec next to the "
             "Python interpreter (the mpich wheel) or set the Snakemake resource mpi"
         )
     if size > 1 and simulator == "nest":
+        hide_launcher_from_nest()
         import nest
 
         if nest.build_info.get("have_mpi", False):
-            raise RuntimeError(
+            raise TaskFarmError(
                 "this NEST is built with MPI, so its ranks would share one network; "
                 "the task farm needs a NEST without MPI (simulation.mpi_ranks: 1 otherwise)"
             )
@@ -265,11 +289,15 @@ def run_shard(
 ) -> list[SampleResult] | None:
     """Simulate shard ``shard`` of the campaign and write ``out_path`` (rank 0 only).
 
+    With ``comm`` of size > 1 the ranks split the samples (:func:`run_samples`); wrap the call
+    in :func:`abort_on_error` so that a failure on one rank stops them all.
     ``sample_ids`` defaults to the shard's range under ``cfg`` (:func:`shard_sample_ids`).
     """
     from workflow.kernels import read_kernels
 
     ids = shard_sample_ids(cfg, shard) if sample_ids is None else sample_ids
+    if comm is None or comm.Get_rank() == 0:
+        h5io.check_writable(out_path)  # fail now, not after hours of simulation
     params = draw_params(cfg, ids)
     kernels, kattrs = read_kernels(kernels_path)
     ctx = SampleContext.from_config(cfg, kernels, float(kattrs["dt_ms"]))
@@ -283,6 +311,7 @@ def run_shard(
         seed=int(cfg["campaign"]["seed"]),
         simulator=ctx.simulator,
         n_vp=n_vp,
+        mpi_ranks=comm.Get_size() if comm is not None else 1,
         brian2_target=ctx.settings.brian2_target if ctx.simulator == "brian2" else None,
         kernels_file=str(kernels_path),
         kernels_hash=str(kattrs.get("config_hash", "")),
