@@ -14,6 +14,7 @@ include: "rules/draws.smk"
 include: "rules/kernels.smk"
 include: "rules/simulate.smk"
 include: "rules/aggregate.smk"
+include: "rules/summary.smk"
 
 
 rule all:
