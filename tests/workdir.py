@@ -17,8 +17,6 @@ import numpy as np
 from helpers import copy_repo, write_exp_kernels
 
 TINY = "tests/config/tiny.yaml"
-#: datasets that legitimately differ between two runs of the same shard (timings)
-TIMING_DATASETS = ("wall_s",)
 
 
 def make_workdir(dst: Path, kernels: bool = True, extra_config: dict[str, str] | None = None) -> Path:
@@ -71,8 +69,9 @@ def job_counts(output: str) -> Counter:
     return counts
 
 
-def h5_differences(a: Path, b: Path, skip: tuple[str, ...] = TIMING_DATASETS,
-                   skip_attrs: tuple[str, ...] = ()) -> list[str]:  # fmt: skip
+def h5_differences(
+    a: Path, b: Path, skip: tuple[str, ...] = (), skip_attrs: tuple[str, ...] = ()
+) -> list[str]:
     """Names of the datasets (bitwise, NaN == NaN) and root attributes that differ between two files."""
     diffs = []
     with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
