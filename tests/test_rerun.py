@@ -13,7 +13,6 @@ import subprocess
 
 import h5py
 import pytest
-
 from workdir import h5_differences, job_counts, make_workdir, snakemake
 
 pytestmark = pytest.mark.slow
@@ -32,7 +31,9 @@ def campaign(tmp_path_factory):
     subprocess.run([*git, "commit", "-q", "-m", "copy"], cwd=work, check=True)
     res = snakemake(work, DATASET)
     assert res.returncode == 0, res.stderr[-3000:]
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=work, capture_output=True, text=True
+    ).stdout.strip()
     return work, head
 
 
@@ -57,7 +58,9 @@ def test_every_output_records_code_and_config(campaign, name):
     check_provenance(work / "results" / name, head)
 
 
-@pytest.mark.xfail(reason="workflow/kernels.write_kernels records package versions but no config_hash/git_commit")
+@pytest.mark.xfail(
+    reason="workflow/kernels.write_kernels records package versions but no config_hash/git_commit"
+)
 def test_kernels_record_code_and_config(campaign):
     work, head = campaign
     check_provenance(work / "results" / "kernels.h5", head)
