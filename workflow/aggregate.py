@@ -48,7 +48,8 @@ def aggregate(shard_paths: Sequence[str | Path], out_path: str | Path, cfg: Mapp
             simulators.add(str(f.attrs.get("simulator", "unknown")))
     n = int(sum(counts))
     status_total = np.zeros(max(s.value for s in Status) + 1, dtype=np.int64)
-    with h5io.atomic_h5(out_path) as out:
+    # space for the whole dataset is reserved before HDF5 writes: a full disk fails cleanly
+    with h5io.atomic_h5(out_path, h5io.table_reserve_bytes(n, bytes_per_row=32)) as out:
         d = h5io.create_table_datasets(out, n)
         sim_ds = out.create_dataset("simulator", (n,), dtype=h5py.string_dtype(), track_times=False)
         row = 0
@@ -58,7 +59,9 @@ def aggregate(shard_paths: Sequence[str | Path], out_path: str | Path, cfg: Mapp
                 try:
                     block = {key: f[key][...] for key in COLUMNS}
                 except OSError as exc:
-                    raise ShardError(f"shard {p} is corrupt or truncated ({exc})") from exc
+                    raise ShardError(
+                        f"shard {p} is corrupt or truncated ({exc}); delete it and re-run its simulate job"
+                    ) from exc
                 ids = block["sample_id"]
                 if k and (ids[0] <= seen_last or np.any(np.diff(ids) <= 0)):
                     raise ShardError(f"shard {p}: sample ids overlap or are out of order")

@@ -13,6 +13,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -50,35 +51,76 @@ class OutputError(RuntimeError):
 
 
 @contextlib.contextmanager
-def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
+def atomic_h5(path: str | os.PathLike, reserve_bytes: int = 0) -> Iterator[h5py.File]:
     """Open a temporary HDF5 file next to ``path``; move it into place only on success.
 
     An existing file at ``path`` is left untouched if anything fails. Disk-full and
     permission errors are re-raised as :class:`OutputError` naming the file.
+
+    ``reserve_bytes``: disk space to allocate for the file before HDF5 writes to it (an upper
+    bound of its size; the file is cut to its real size on closing). A full disk then fails
+    cleanly here, in Python, and not inside HDF5, whose library state a failed write can
+    corrupt (HDF5 2.0 then crashes the process when it exits).
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{_HOST}-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_tmp(path)
-        with h5py.File(tmp, "w", track_order=False) as f:
+        if reserve_bytes > 0:
+            with h5py.File(tmp, "w", track_order=False):
+                pass  # an empty file, then space for the rest (HDF5's "w" would drop it)
+            _reserve(tmp, reserve_bytes)
+            mode = "r+"
+        else:
+            mode = "w"
+        with h5py.File(tmp, mode, track_order=False) as f:
             yield f
         os.replace(tmp, path)
     except OSError as exc:
         _unlink_quietly(tmp)
+        raise _output_error(path, exc) from exc
+    except RuntimeError as exc:
+        # HDF5 reports a failed write while flushing metadata as RuntimeError ("... errno = 28 ...")
+        _unlink_quietly(tmp)
+        if _errno(exc) is None:
+            raise
         raise _output_error(path, exc) from exc
     except BaseException:
         _unlink_quietly(tmp)
         raise
 
 
-def _output_error(path: Path, exc: OSError) -> OutputError:
-    """An :class:`OutputError` that says in plain words why ``path`` could not be written."""
+def _reserve(path: Path, nbytes: int) -> None:
+    """Allocate ``nbytes`` of disk for ``path`` (ENOSPC raises ``OSError``); skipped where unsupported."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, nbytes)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _errno(exc: BaseException) -> int | None:
+    """The errno of an OS error, also when HDF5 only names it in the message."""
     code = getattr(exc, "errno", None)
+    if code is None:
+        m = re.search(r"errno = (\d+)", str(exc))
+        code = int(m.group(1)) if m else None
+    return code
+
+
+def _output_error(path: Path, exc: BaseException) -> OutputError:
+    """An :class:`OutputError` that says in plain words why ``path`` could not be written."""
+    code = _errno(exc)
     if code in (errno.ENOSPC, errno.EDQUOT):
         return OutputError(f"{path}: no space left on the device; nothing was replaced")
-    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+    if code in (errno.EACCES, errno.EPERM):
         return OutputError(f"{path}: permission denied writing in {path.parent}; nothing was replaced")
+    if code == errno.EROFS:
+        return OutputError(f"{path}: {path.parent} is on a read-only file system; nothing was replaced")
     return OutputError(f"{path}: could not be written ({exc}); nothing was replaced")
 
 
@@ -200,16 +242,40 @@ def read_names(dset: h5py.Dataset) -> list[str]:
     return [n.decode() if isinstance(n, bytes) else str(n) for n in dset.attrs["names"]]
 
 
-def create_table_datasets(f: h5py.File, n: int, lfp_len: int | None = None) -> dict[str, h5py.Dataset]:
-    """Create the contract datasets (see :mod:`workflow.contract`) for ``n`` rows."""
-    opts = {"track_times": False}
+def table_reserve_bytes(n: int, lfp_len: int | None = None, bytes_per_row: int = 0) -> int:
+    """A generous upper bound of the size of a file of ``n`` contract rows (for :func:`atomic_h5`).
+
+    Twice the raw size of the contract columns, of the LFP traces and of ``bytes_per_row``
+    more per row (strings), plus 1 MiB for headers and attributes.
+    """
+    row = 8 * (len(PARAM_NAMES) + len(FEATURE_NAMES) + len(RATE_NAMES)) + 1 + 1 + 8 + bytes_per_row
+    if lfp_len is not None:
+        row += 4 * lfp_len + 64
+    return 2 * n * row + (1 << 20)
+
+
+def create_table_datasets(
+    f: h5py.File, n: int, lfp_len: int | None = None, checksums: bool = False
+) -> dict[str, h5py.Dataset]:
+    """Create the contract datasets (see :mod:`workflow.contract`) for ``n`` rows.
+
+    ``checksums``: store each dataset as one chunk with a Fletcher-32 checksum, so that a
+    damaged file fails on reading instead of giving wrong numbers (shards: small, written once).
+    """
+    opts: dict = {"track_times": False}
+    checksums = checksums and n > 0
+
+    def table(name: str, shape: tuple[int, ...], dtype: str) -> h5py.Dataset:
+        extra = {"chunks": shape, "fletcher32": True} if checksums else {}
+        return f.create_dataset(name, shape, dtype=dtype, **opts, **extra)
+
     d = {
-        "params": f.create_dataset("params", (n, len(PARAM_NAMES)), dtype="f8", **opts),
-        "features": f.create_dataset("features", (n, len(FEATURE_NAMES)), dtype="f8", **opts),
-        "rates": f.create_dataset("rates", (n, len(RATE_NAMES)), dtype="f8", **opts),
-        "valid": f.create_dataset("valid", (n,), dtype="?", **opts),
-        "status": f.create_dataset("status", (n,), dtype="i1", **opts),
-        "sample_id": f.create_dataset("sample_id", (n,), dtype="i8", **opts),
+        "params": table("params", (n, len(PARAM_NAMES)), "f8"),
+        "features": table("features", (n, len(FEATURE_NAMES)), "f8"),
+        "rates": table("rates", (n, len(RATE_NAMES)), "f8"),
+        "valid": table("valid", (n,), "?"),
+        "status": table("status", (n,), "i1"),
+        "sample_id": table("sample_id", (n,), "i8"),
     }
     write_names(d["params"], PARAM_NAMES, PARAM_UNITS)
     write_names(d["features"], FEATURE_NAMES)
@@ -217,8 +283,9 @@ def create_table_datasets(f: h5py.File, n: int, lfp_len: int | None = None) -> d
     write_names(d["status"], [f"{s.value}={s.name}" for s in Status])
     if lfp_len is not None:
         d["lfp"] = f.create_dataset(
-            "lfp", (n, lfp_len), dtype="f4", chunks=(1, max(1, lfp_len)), compression="gzip", **opts
-        )
+            "lfp", (n, lfp_len), dtype="f4", chunks=(1, max(1, lfp_len)), compression="gzip",
+            fletcher32=checksums, **opts,
+        )  # fmt: skip
         d["lfp"].attrs["units"] = "nA um"
     return d
 

@@ -263,8 +263,10 @@ def write_shard(
     sees an unchanged input checksum and does not rerun what depends on the shard.
     """
     n = len(sample_ids)
-    with h5io.atomic_h5(path) as f:
-        d = h5io.create_table_datasets(f, n, ctx.lfp_len if store_lfp else None)
+    lfp_len = ctx.lfp_len if store_lfp else None
+    reasons = sum(len(r.reason.encode()) + 16 for r in results)
+    with h5io.atomic_h5(path, h5io.table_reserve_bytes(n, lfp_len) + 2 * reasons) as f:
+        d = h5io.create_table_datasets(f, n, lfp_len, checksums=True)
         d["params"][...] = params
         d["sample_id"][...] = np.asarray(sample_ids, dtype=np.int64)
         d["rates"][...] = np.stack([r.rates for r in results]) if n else np.empty((0, len(RATE_NAMES)))
