@@ -1,8 +1,10 @@
 """Load and validate a dataset in the contract layout, and derive the inference targets.
 
 The contract (``workflow/contract.py``): ``params`` (n, 7), ``features`` (n, F), ``rates`` (n, 2),
-``valid`` (n,), ``sample_id`` (n,), each with a ``names`` attribute. Only valid rows enter
-inference. Every problem raises :class:`DatasetError` naming the file and the problem.
+``valid`` (n,), ``sample_id`` (n,). The column datasets (params, features, rates) must carry a
+``names`` attribute with one name per column (parameters are found by name, not position);
+on the 1-D ``valid`` and ``sample_id`` it is optional (the aggregate does not write it). Only
+valid rows enter inference. Every problem raises :class:`DatasetError` naming the file and the problem.
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def load_dataset(path: str | Path, min_valid_rows: int = 1) -> InferenceData:
         missing = [k for k in REQUIRED_DATASETS if k not in fh or not isinstance(fh[k], h5py.Dataset)]
         if missing:
             raise DatasetError(f"{path}: missing dataset(s) {missing}; required: {list(REQUIRED_DATASETS)}")
-        names = {k: _names(path, fh[k], k) for k in REQUIRED_DATASETS}
+        names = {k: _names(path, fh[k], k) for k in _COLUMN_DATASETS}
         arrays = {k: fh[k][()] for k in REQUIRED_DATASETS}
 
     lengths = {k: (v.shape[0] if v.ndim else None) for k, v in arrays.items()}

@@ -68,6 +68,22 @@ def planted_features(
     return feats
 
 
+def mixed_features(targets: np.ndarray, rng: np.random.Generator, n_features: int = len(FEATURE_NAMES)) -> np.ndarray:
+    """Return (n, n_features) features that each mix all targets with graded random weights.
+
+    Feature j = sum_t A[j, t] u_t + sigma_j eps, with u the targets scaled to [0, 1] (log scale
+    for [E/I]_net), A uniform(0, 1) squared and sigma_j log-uniform in [0.05, 1]: every feature
+    carries some information, with a spread of strengths (a meaningful full ranking, like
+    correlated catch22 features).
+    """
+    v = targets.copy()
+    v[:, 0] = np.log(v[:, 0])
+    u = (v - v.min(0)) / (v.max(0) - v.min(0))
+    weights = rng.uniform(0.0, 1.0, size=(n_features, targets.shape[1])) ** 2
+    sigma = np.exp(rng.uniform(np.log(0.05), np.log(1.0), size=n_features))
+    return u @ weights.T + sigma * rng.normal(size=(len(targets), n_features))
+
+
 def write_synthetic_dataset(
     path: str | Path,
     n: int,
@@ -75,15 +91,22 @@ def write_synthetic_dataset(
     invalid_fraction: float = 0.05,
     planted: dict[int, int] | None = None,
     noise: float = 0.05,
+    kind: str = "planted",
 ) -> dict[int, int]:
     """Write a synthetic contract-layout dataset; return the planted target -> feature map.
 
-    Invalid rows carry NaN features and ``valid = False``.
+    ``kind="planted"``: :func:`planted_features`; ``kind="mixed"``: :func:`mixed_features`
+    (then the returned map is empty). Invalid rows carry NaN features and ``valid = False``.
     """
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     params = sample_params(n, rng)
     targets = compute_targets(params, PARAM_NAMES)
-    feats = planted_features(targets, rng, planted=planted, noise=noise)
+    if kind == "planted":
+        feats = planted_features(targets, rng, planted=planted, noise=noise)
+    elif kind == "mixed":
+        feats, planted = mixed_features(targets, rng), {}
+    else:
+        raise ValueError(f"kind must be 'planted' or 'mixed', got {kind!r}")
     rates = rng.uniform(1.0, 30.0, size=(n, 2))
     valid = rng.random(n) >= invalid_fraction
     feats[~valid] = np.nan

@@ -1,0 +1,183 @@
+"""Inference half: NPE training, storage, determinism, CRN functionals, metrics, SHAP (tiny sizes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from workflow.inference.dataset import load_dataset
+from workflow.inference.explain import ShapConfig, explain_fold, read_shap, write_shap
+from workflow.inference.flowsampling import fixed_noise_sampler
+from workflow.inference.folds import assign_folds, split
+from workflow.inference.functionals import PosteriorFunctionals
+from workflow.inference.metrics import fold_metrics, summarise
+from workflow.inference.npe import NPEConfig, load_model, prior_target_bounds, save_model, train_fold
+from workflow.inference.synthetic import DEFAULT_BOUNDS, write_synthetic_dataset
+
+TINY = NPEConfig(hidden_features=16, num_transforms=2, training_batch_size=64, max_num_epochs=8, stop_after_epochs=4)
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    path = tmp_path_factory.mktemp("npe") / "syn.h5"
+    write_synthetic_dataset(path, 900, seed=5)
+    d = load_dataset(path)
+    fold = assign_folds(d.sample_id, 3, seed=11)
+    return d, fold
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    d, fold = data
+    train, _ = split(fold, 0)
+    m = train_fold(d.features[train], d.targets[train], TINY, seed=11, fold=0, threads=1,
+                   names={"features": list(d.feature_names), "targets": list(d.target_names)})
+    out = tmp_path_factory.mktemp("model")
+    save_model(m, out / "model.pt", out / "model.json")
+    return m, out
+
+
+def test_retraining_with_same_seed_gives_same_model_and_metrics(data, trained):
+    d, fold = data
+    train, test = split(fold, 0)
+    m1, _ = trained
+    m2 = train_fold(d.features[train], d.targets[train], TINY, seed=11, fold=0, threads=1)
+    for (k, a), b in zip(m1.net.state_dict().items(), m2.net.state_dict().values()):
+        assert torch.equal(a, b), k
+    kw = dict(target_names=list(d.target_names), seed=11, fold=0, n_samples=200, max_rows=60)
+    r1 = fold_metrics(m1, d.features[test], d.targets[test], d.targets[train], **kw)
+    r2 = fold_metrics(m2, d.features[test], d.targets[test], d.targets[train], **kw)
+    assert r1 == r2
+    m3 = train_fold(d.features[train], d.targets[train], TINY, seed=12, fold=0, threads=1)
+    assert any(not torch.equal(a, b) for a, b in zip(m1.net.state_dict().values(), m3.net.state_dict().values()))
+
+
+def test_model_storage_has_no_pickles_and_reloads(data, trained):
+    d, fold = data
+    m, out = trained
+    state = torch.load(out / "model.pt", weights_only=True)  # refuses arbitrary pickled objects
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    desc = json.loads((out / "model.json").read_text())
+    assert desc["npe"]["density_estimator"] == "maf" and len(desc["x_mean"]) == 22
+    assert desc["feature_names"] == list(d.feature_names)
+    back = load_model(out / "model.pt", out / "model.json")
+    _, test = split(fold, 0)
+    x = m.standardise(d.features[test[:7]])
+    th = torch.as_tensor(d.targets[test[:7]], dtype=torch.float32)[None]
+    with torch.no_grad():
+        torch.testing.assert_close(back.net.log_prob(th, x), m.net.log_prob(th, x))
+    np.testing.assert_array_equal(back.x_std, m.x_std)
+
+
+def test_standardisation_uses_training_folds_only(data, trained):
+    d, fold = data
+    train, _ = split(fold, 0)
+    m, _ = trained
+    np.testing.assert_allclose(m.x_mean, d.features[train].mean(0))
+    np.testing.assert_allclose(m.x_std, d.features[train].std(0))
+    assert (m.low <= d.targets[train].min(0)).all() and (m.high >= d.targets[train].max(0)).all()
+
+
+def test_prior_bounds_of_ei_net():
+    low, high = prior_target_bounds({k: list(v) for k, v in DEFAULT_BOUNDS.items()})
+    # (J_EE/J_EI)/(J_IE/J_II) = J_EE*J_II/(J_EI*J_IE): extremes 0.5*1/(40*4) and 4*40/(1*0.5)
+    assert low[0] == pytest.approx(0.5 / 160) and high[0] == pytest.approx(320.0)
+    np.testing.assert_array_equal(low[1:], [0.1, 0.1, 10.0])
+
+
+def test_fast_sampler_matches_nflows_inverse(data, trained):
+    d, _ = data
+    m, _ = trained
+    x = m.standardise(d.features[:13])
+    z = torch.randn(33, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        fast = fixed_noise_sampler(m.net, fast=True)(x, z)
+        ref = fixed_noise_sampler(m.net, fast=False)(x, z)
+    assert fast.shape == (13, 33, 4)
+    torch.testing.assert_close(fast, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_fixed_draws_follow_the_flow(data, trained):
+    """Pushing N(0, I) draws through the sampler gives the flow's distribution (its log-density
+    at those draws equals base log-density minus log|det|, checked via the flow's forward)."""
+    d, _ = data
+    m, _ = trained
+    x = m.standardise(d.features[:2])
+    z = torch.randn(50, 4, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        theta = fixed_noise_sampler(m.net)(x, z)  # (2, 50, 4)
+        noise = m.net.inverse_transform(theta.transpose(0, 1), x)  # sbi: theta -> noise
+    torch.testing.assert_close(noise.transpose(0, 1), z.expand(2, 50, 4), rtol=1e-3, atol=1e-3)
+
+
+def test_functionals_deterministic_batch_invariant_and_in_support(data, trained):
+    d, _ = data
+    m, _ = trained
+    x = m.standardise(d.features[:40]).numpy()
+    f = PosteriorFunctionals(m, n_draws=64, seed=3, fold=0)
+    a = f.evaluate(x)
+    assert a.shape == (40, 4, 2)
+    np.testing.assert_array_equal(a, PosteriorFunctionals(m, n_draws=64, seed=3, fold=0).evaluate(x))
+    np.testing.assert_allclose(f.evaluate(x[5:6]), a[5:6], rtol=1e-5, atol=1e-6)  # same z whatever the batch
+    f_small = PosteriorFunctionals(m, n_draws=64, seed=3, fold=0, max_flow_batch=64 * 7)
+    np.testing.assert_allclose(f_small.evaluate(x), a, rtol=1e-5, atol=1e-6)
+    assert (a[:, :, 0] >= m.low).all() and (a[:, :, 0] <= m.high).all()
+    assert (a[:, :, 1] >= 0).all()
+    c = PosteriorFunctionals(m, n_draws=64, seed=3, fold=0, leakage="clamp").evaluate(x)
+    assert (c[:, :, 0] >= m.low).all() and (c[:, :, 0] <= m.high).all()
+
+
+def test_functionals_agree_with_sbi_posterior(data, trained):
+    """CRN mean/IQR with many draws match sbi's rejection sampler within Monte Carlo error."""
+    d, _ = data
+    m, _ = trained
+    x = m.standardise(d.features[:3])
+    f = PosteriorFunctionals(m, n_draws=4096, seed=3, fold=0).evaluate(x.numpy())
+    torch.manual_seed(0)
+    s = m.posterior().sample_batched((8000,), x, show_progress_bars=False).numpy()  # (S, 3, 4)
+    sd = s.std(0)
+    np.testing.assert_array_less(np.abs(f[:, :, 0] - s.mean(0)), 0.1 * sd)
+    iqr = np.quantile(s, 0.75, axis=0) - np.quantile(s, 0.25, axis=0)
+    np.testing.assert_allclose(f[:, :, 1], iqr, rtol=0.1)
+
+
+def test_summarise_calibrated_posterior_has_nominal_coverage():
+    rng = np.random.default_rng(0)
+    n, L = 4000, 200
+    mu = rng.normal(size=(n, 1))
+    truth = mu + rng.normal(size=(n, 1))  # truth ~ N(mu, 1), posterior N(mu, 1): calibrated
+    samples = mu[None] + rng.normal(size=(L, n, 1))
+    out = summarise(samples, truth, prior_var=np.array([2.0]))["0"]
+    assert out["coverage_50"] == pytest.approx(0.5, abs=0.03)
+    assert out["coverage_90"] == pytest.approx(0.9, abs=0.02)
+    assert out["shrinkage"] == pytest.approx(0.5, abs=0.05)
+    assert out["sbc_ks_pvalue"] > 0.01
+    over = summarise(mu[None] + 0.3 * rng.normal(size=(L, n, 1)), truth, np.array([2.0]))["0"]
+    assert over["coverage_90"] < 0.5 and over["sbc_ks_pvalue"] < 1e-6  # overconfident is caught
+
+
+def test_shap_fold_shapes_additivity_and_file(data, trained, tmp_path: Path):
+    d, fold = data
+    train, test = split(fold, 0)
+    m, _ = trained
+    cfg = ShapConfig(n_rows=6, n_draws=16, n_background=4, n_permutations=1, convergence_rows=2)
+    res = explain_fold(m, d.features[test], d.sample_id[test], d.features[train], cfg, seed=11, fold=0)
+    assert res.values.shape == (6, 22, 4, 2)
+    np.testing.assert_allclose(res.values.sum(1) + res.base_values, res.outputs, atol=1e-6)
+    assert set(res.sample_id) <= set(d.sample_id[test])
+    assert "convergence" in res.meta
+    write_shap(tmp_path / "shap.h5", res, list(d.feature_names), list(d.target_names))
+    back = read_shap(tmp_path / "shap.h5")
+    np.testing.assert_array_equal(back["values"], res.values)
+    assert back["feature_names"] == list(d.feature_names) and back["functional_names"] == ["mean", "iqr"]
+    again = explain_fold(m, d.features[test], d.sample_id[test], d.features[train], cfg, seed=11, fold=0)
+    np.testing.assert_array_equal(again.values, res.values)  # seeded: rows, background, draws, permutations
