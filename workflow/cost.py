@@ -1,19 +1,24 @@
 """Per-sample cost model from measured figures, for rule resources and the dry-run estimate.
 
-Measured on this project's 2-core reference machine (``benchmarks/bench_simulation.py``):
-NEST needs about ``CORE_S_PER_BIO_S_FULL`` core-seconds per simulated second for the full
-network (9216 neurons, ~17 M synapses); the cost is close to proportional to the synapse count,
-i.e. to ``network.scale`` at fixed in-degree. Brian2 (cpp_standalone) is slower by
-``BRIAN2_FACTOR``.
+Measured on this project's 2-core reference machine (``benchmarks/bench_simulation.py``, and
+``benchmarks/bench_cluster.py --cost``, which measures CPU time and so is not fooled by a
+loaded machine): NEST needs about ``CORE_S_PER_BIO_S_FULL`` core-seconds per simulated second
+for the full network (9216 neurons, ~17 M synapses), plus ``SETUP_CORE_S_FULL`` core-seconds to
+build and connect it; both are close to proportional to the synapse count, i.e. to
+``network.scale`` at fixed in-degree (an upper bound below scale 1). Brian2 (cpp_standalone)
+is slower by ``BRIAN2_FACTOR``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-#: core-seconds per biological second, full network, NEST (14 s wall on 2 threads per bio second)
-CORE_S_PER_BIO_S_FULL = 28.0
-#: fixed cost per sample (kernel reset, connect of the scaled net, LFP, catch22), core-seconds
+#: core-seconds per biological second, full network, NEST (bench_cluster.py --cost: 30.4 CPU s
+#: per simulated s on 1 thread; bench_simulation.py: ~14 s wall per simulated s on 2 threads)
+CORE_S_PER_BIO_S_FULL = 30.0
+#: core-seconds to create and connect the full network (bench_cluster.py --cost: 9.7)
+SETUP_CORE_S_FULL = 10.0
+#: fixed cost per sample (kernel reset, LFP, catch22), core-seconds
 OVERHEAD_CORE_S = 0.5
 #: Brian2 relative to NEST (cpp_standalone, measured in benchmarks/bench_brian2.py)
 BRIAN2_FACTOR = 2.0
@@ -22,7 +27,8 @@ BRIAN2_FACTOR = 2.0
 def sample_core_seconds(cfg: Mapping) -> float:
     """Estimated core-seconds to simulate and analyse one sample under ``cfg``."""
     bio_s = cfg["simulation"]["tstop_ms"] / 1000.0
-    cost = CORE_S_PER_BIO_S_FULL * float(cfg["network"]["scale"]) * bio_s + OVERHEAD_CORE_S
+    scale = float(cfg["network"]["scale"])
+    cost = (CORE_S_PER_BIO_S_FULL * bio_s + SETUP_CORE_S_FULL) * scale + OVERHEAD_CORE_S
     if cfg["simulation"]["simulator"] == "brian2":
         cost *= BRIAN2_FACTOR
     return cost
