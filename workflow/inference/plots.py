@@ -47,7 +47,8 @@ def plot_shap_bars(table: pd.DataFrame, target: str, path: str | Path, n_folds: 
     axes = np.atleast_1d(axes)
     for ax, func, letter in zip(axes, funcs, "abcdefgh"):
         sub = table[(table["target"] == target) & (table["functional"] == func)].sort_values("mean_abs_shap")
-        ax.barh([short(f) for f in sub["feature"]], sub["mean_abs_shap"], xerr=sub["sd_over_folds"],
+        m, sd = sub["mean_abs_shap"].to_numpy(), sub["sd_over_folds"].to_numpy()
+        ax.barh([short(f) for f in sub["feature"]], m, xerr=[np.minimum(sd, m), sd],
                 color="tab:blue" if func == "mean" else "tab:orange", ecolor="0.3", capsize=2)
         ax.set_xlabel(f"mean |SHAP| ({FUNCTIONAL_LABELS.get(func, func)})")
         ax.set_title(f"({letter}) {TARGET_LABELS.get(target, target)}: {FUNCTIONAL_LABELS.get(func, func)}")
