@@ -15,6 +15,7 @@ include: "rules/kernels.smk"
 include: "rules/simulate.smk"
 include: "rules/aggregate.smk"
 include: "rules/summary.smk"
+include: "rules/inference.smk"
 
 
 rule all:
