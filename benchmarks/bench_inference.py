@@ -36,7 +36,10 @@ def _spearman_table(a: np.ndarray, b: np.ndarray) -> list[list[float]]:
     from scipy.stats import spearmanr
 
     ma, mb = np.abs(a).mean(0), np.abs(b).mean(0)
-    return [[float(spearmanr(ma[:, t, g], mb[:, t, g])[0]) for g in range(ma.shape[2])] for t in range(ma.shape[1])]
+    return [
+        [float(spearmanr(ma[:, t, g], mb[:, t, g])[0]) for g in range(ma.shape[2])]
+        for t in range(ma.shape[1])
+    ]
 
 
 def _rel_err(a: np.ndarray, b: np.ndarray) -> float:
@@ -82,11 +85,19 @@ def bench_shap(args: argparse.Namespace) -> dict:
     fold = assign_folds(d.sample_id, 10, seed)
     train, test = split(fold, fold_k)
     t0 = time.perf_counter()
-    model = train_fold(d.features[train], d.targets[train], NPEConfig(max_num_epochs=args.epochs), seed, fold_k,
-                       threads=args.threads)
+    model = train_fold(
+        d.features[train],
+        d.targets[train],
+        NPEConfig(max_num_epochs=args.epochs),
+        seed,
+        fold_k,
+        threads=args.threads,
+    )
     train_sec = time.perf_counter() - t0
     pick = np.sort(rng(seed, Stream.SHAP_ROWS, fold_k).choice(len(test), args.rows, replace=False))
-    bg_idx = np.sort(rng(seed, Stream.SHAP_BACKGROUND, fold_k).choice(len(train), args.background, replace=False))
+    bg_idx = np.sort(
+        rng(seed, Stream.SHAP_BACKGROUND, fold_k).choice(len(train), args.background, replace=False)
+    )
     x = model.standardise(d.features[test][pick]).numpy()
     bg = model.standardise(d.features[train][bg_idx]).numpy()
     perm_seed = int_seed(seed, Stream.SHAP_PERMUTATIONS, fold_k)
@@ -100,29 +111,55 @@ def bench_shap(args: argparse.Namespace) -> dict:
     # Warm-up: shap compiles its numba kernels on first use (~20 s), not part of the per-row cost.
     run(PosteriorFunctionals(model, n_draws=8, seed=seed, fold=fold_k), x[:1], 1)
 
-    results: dict = {"n_rows_dataset": args.n, "train_rows": int(len(train)), "train_epochs":
-                     model.description["training"]["epochs"], "train_sec": train_sec, "rows": args.rows,
-                     "background": args.background, "threads": args.threads, "features": n_feat}
+    results: dict = {
+        "n_rows_dataset": args.n,
+        "train_rows": int(len(train)),
+        "train_epochs": model.description["training"]["epochs"],
+        "train_sec": train_sec,
+        "rows": args.rows,
+        "background": args.background,
+        "threads": args.threads,
+        "features": n_feat,
+    }
     mine_f = PosteriorFunctionals(model, n_draws=args.draws, seed=seed, fold=fold_k)
     v_mine, t_mine = run(mine_f, x, args.perms)
-    results["mine"] = {"draws": args.draws, "permutations": args.perms, "sec": t_mine,
-                       "sec_per_row": t_mine / args.rows, "functional_rows": mine_f.n_rows_evaluated,
-                       "clamped_rows": mine_f.n_clamped_rows}
+    results["mine"] = {
+        "draws": args.draws,
+        "permutations": args.perms,
+        "sec": t_mine,
+        "sec_per_row": t_mine / args.rows,
+        "functional_rows": mine_f.n_rows_evaluated,
+        "clamped_rows": mine_f.n_clamped_rows,
+    }
     print(f"mine: {t_mine:.1f} s for {args.rows} rows", flush=True)
 
     naive_f = NaiveFunctionals(model, n_draws=1000)
     v_naive, t_naive = run(naive_f, x[: args.naive_rows], args.perms)
-    results["naive"] = {"draws": 1000, "permutations": args.perms, "rows_measured": args.naive_rows, "sec": t_naive,
-                        "sec_per_row": t_naive / args.naive_rows,
-                        "sec_extrapolated_to_rows": t_naive / args.naive_rows * args.rows}
-    results["speedup_same_explainer_settings"] = results["naive"]["sec_per_row"] / results["mine"]["sec_per_row"]
-    print(f"naive: {t_naive:.1f} s for {args.naive_rows} rows; speed-up "
-          f"{results['speedup_same_explainer_settings']:.1f}x", flush=True)
+    results["naive"] = {
+        "draws": 1000,
+        "permutations": args.perms,
+        "rows_measured": args.naive_rows,
+        "sec": t_naive,
+        "sec_per_row": t_naive / args.naive_rows,
+        "sec_extrapolated_to_rows": t_naive / args.naive_rows * args.rows,
+    }
+    results["speedup_same_explainer_settings"] = (
+        results["naive"]["sec_per_row"] / results["mine"]["sec_per_row"]
+    )
+    print(
+        f"naive: {t_naive:.1f} s for {args.naive_rows} rows; speed-up "
+        f"{results['speedup_same_explainer_settings']:.1f}x",
+        flush=True,
+    )
 
     ref_f = PosteriorFunctionals(model, n_draws=args.ref_draws, seed=seed + 1, fold=fold_k)
     v_ref, t_ref = run(ref_f, x, args.ref_perms, int_seed(seed, Stream.CONVERGENCE, fold_k))
-    results["reference"] = {"draws": args.ref_draws, "permutations": args.ref_perms, "sec": t_ref,
-                            "note": "CRN with another Sobol scramble and permutation seed"}
+    results["reference"] = {
+        "draws": args.ref_draws,
+        "permutations": args.ref_perms,
+        "sec": t_ref,
+        "note": "CRN with another Sobol scramble and permutation seed",
+    }
     print(f"reference: {t_ref:.1f} s", flush=True)
     results["mine"]["spearman_vs_reference"] = _spearman_table(v_mine, v_ref)
     results["mine"]["min_spearman_vs_reference"] = float(np.min(results["mine"]["spearman_vs_reference"]))
@@ -140,12 +177,23 @@ def bench_shap(args: argparse.Namespace) -> dict:
             f = PosteriorFunctionals(model, n_draws=draws, seed=seed, fold=fold_k)
             v, t = run(f, x, perms)
             sp = _spearman_table(v, v_ref)
-            grid.append({"draws": draws, "permutations": perms, "sec": t, "min_spearman": float(np.min(sp)),
-                         "mean_spearman": float(np.mean(sp)), "spearman": sp,
-                         "rel_err_mean_abs": _rel_err(np.abs(v).mean(0), np.abs(v_ref).mean(0)),
-                         "rel_err_values": _rel_err(v, v_ref)})
-            print(f"grid draws={draws} perms={perms}: {t:.1f} s, min Spearman {grid[-1]['min_spearman']:.3f}, "
-                  f"rel err mean|SHAP| {grid[-1]['rel_err_mean_abs']:.3f}", flush=True)
+            grid.append(
+                {
+                    "draws": draws,
+                    "permutations": perms,
+                    "sec": t,
+                    "min_spearman": float(np.min(sp)),
+                    "mean_spearman": float(np.mean(sp)),
+                    "spearman": sp,
+                    "rel_err_mean_abs": _rel_err(np.abs(v).mean(0), np.abs(v_ref).mean(0)),
+                    "rel_err_values": _rel_err(v, v_ref),
+                }
+            )
+            print(
+                f"grid draws={draws} perms={perms}: {t:.1f} s, min Spearman {grid[-1]['min_spearman']:.3f}, "
+                f"rel err mean|SHAP| {grid[-1]['rel_err_mean_abs']:.3f}",
+                flush=True,
+            )
     results["convergence_grid"] = grid
     return results
 
@@ -153,10 +201,10 @@ def bench_shap(args: argparse.Namespace) -> dict:
 def _train_once(n: int, epochs: int, threads: int, seed: int) -> dict:
     import torch
 
+    from workflow.contract import PARAM_NAMES
+    from workflow.inference.dataset import compute_targets
     from workflow.inference.npe import NPEConfig, train_fold
     from workflow.inference.synthetic import mixed_features, sample_params
-    from workflow.inference.dataset import compute_targets
-    from workflow.contract import PARAM_NAMES
 
     torch.set_num_threads(threads)
     g = np.random.default_rng(seed)
@@ -167,21 +215,42 @@ def _train_once(n: int, epochs: int, threads: int, seed: int) -> dict:
     m = train_fold(feats, targets, NPEConfig(max_num_epochs=epochs), seed=seed, fold=0, threads=threads)
     wall = time.perf_counter() - t0
     tr = m.description["training"]
-    return {"rows": n, "rows_fit": tr["n_rows_fit"], "epochs": tr["epochs"], "wall_sec": wall,
-            "epoch_sec": tr["epoch_durations_sec"], "rows_per_sec_per_epoch": tr["rows_per_sec_per_epoch"],
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "rss_before_training_mb": rss0 / 1024, "threads": threads}
+    return {
+        "rows": n,
+        "rows_fit": tr["n_rows_fit"],
+        "epochs": tr["epochs"],
+        "wall_sec": wall,
+        "epoch_sec": tr["epoch_durations_sec"],
+        "rows_per_sec_per_epoch": tr["rows_per_sec_per_epoch"],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_before_training_mb": rss0 / 1024,
+        "threads": threads,
+    }
 
 
 def bench_train(args: argparse.Namespace) -> dict:
     out = []
     for n in args.sizes:
-        cmd = [sys.executable, __file__, "_train_one", "--n", str(n), "--epochs", str(args.epochs),
-               "--threads", str(args.threads), "--seed", str(args.seed)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "_train_one",
+            "--n",
+            str(n),
+            "--epochs",
+            str(args.epochs),
+            "--threads",
+            str(args.threads),
+            "--seed",
+            str(args.seed),
+        ]
         res = subprocess.run(cmd, capture_output=True, text=True, check=True)
         out.append(json.loads(res.stdout.strip().splitlines()[-1]))
-        print(f"{n} rows: {out[-1]['rows_per_sec_per_epoch']:.0f} rows/s per epoch, "
-              f"peak RSS {out[-1]['peak_rss_mb']:.0f} MB", flush=True)
+        print(
+            f"{n} rows: {out[-1]['rows_per_sec_per_epoch']:.0f} rows/s per epoch, "
+            f"peak RSS {out[-1]['peak_rss_mb']:.0f} MB",
+            flush=True,
+        )
     return {"sizes": out}
 
 
@@ -192,7 +261,9 @@ def main() -> None:
     s.add_argument("--n", type=int, default=6000, help="synthetic dataset rows")
     s.add_argument("--epochs", type=int, default=60, help="training epoch cap")
     s.add_argument("--rows", type=int, default=50, help="explained rows (same for every method)")
-    s.add_argument("--naive-rows", type=int, default=3, help="rows the naive reference explains (cost per row)")
+    s.add_argument(
+        "--naive-rows", type=int, default=3, help="rows the naive reference explains (cost per row)"
+    )
     s.add_argument("--background", type=int, default=16)
     s.add_argument("--draws", type=int, default=64)
     s.add_argument("--perms", type=int, default=1)

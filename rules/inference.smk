@@ -48,7 +48,12 @@ def shap_runtime(wildcards, attempt):
     """Minutes for one fold's SHAP, from its cost in flow samples at a pessimistic 20k/s."""
     s = INFERENCE.get("shap", {})
     n_feat = 22
-    per_row = s.get("n_permutations", 2) * (2 * n_feat + 1) * s.get("n_background", 32) * s.get("n_draws", 128)
+    per_row = (
+        s.get("n_permutations", 2)
+        * (2 * n_feat + 1)
+        * s.get("n_background", 32)
+        * s.get("n_draws", 128)
+    )
     rows = s.get("n_rows", 500) + 8 * s.get("convergence_rows", 10)
     return attempt * int(15 + rows * per_row / 20_000 / 60)
 
@@ -62,13 +67,13 @@ rule inference_prepare:
         "logs/inference_prepare/prepare.log",
     benchmark:
         "benchmarks/inference_prepare/prepare.tsv"
-    params:
-        k_folds=INFERENCE.get("k_folds", 10),
-        seed=inference_seed(),
     threads: 1
     resources:
         mem_mb=inference_mem_mb,
         runtime=30,
+    params:
+        k_folds=INFERENCE.get("k_folds", 10),
+        seed=inference_seed(),
     script:
         "../scripts/inference/prepare.py"
 
@@ -88,13 +93,13 @@ rule inference_mi:
         "logs/inference_mi/mi.log",
     benchmark:
         "benchmarks/inference_mi/mi.tsv"
-    params:
-        mi=INFERENCE.get("mi", {"max_rows": 100000, "n_neighbors": 3}),
-        seed=inference_seed(),
     threads: 2
     resources:
         mem_mb=inference_mem_mb,
         runtime=60,
+    params:
+        mi=INFERENCE.get("mi", {"max_rows": 100000, "n_neighbors": 3}),
+        seed=inference_seed(),
     script:
         "../scripts/inference/mi.py"
 
@@ -110,15 +115,17 @@ rule inference_train:
         "logs/inference_train/fold-{fold}.log",
     benchmark:
         "benchmarks/inference_train/fold-{fold}.tsv"
-    params:
-        npe=INFERENCE.get("npe", {}),
-        metrics=INFERENCE.get("metrics", {"n_posterior_samples": 1000, "max_rows": 2000}),
-        prior=config.get("prior"),
-        seed=inference_seed(),
     threads: 1
     resources:
         mem_mb=inference_mem_mb,
         runtime=train_runtime,
+    params:
+        npe=INFERENCE.get("npe", {}),
+        metrics=INFERENCE.get(
+            "metrics", {"n_posterior_samples": 1000, "max_rows": 2000}
+        ),
+        prior=config.get("prior"),
+        seed=inference_seed(),
     script:
         "../scripts/inference/train_fold.py"
 
@@ -134,13 +141,13 @@ rule inference_shap:
         "logs/inference_shap/fold-{fold}.log",
     benchmark:
         "benchmarks/inference_shap/fold-{fold}.tsv"
-    params:
-        shap=INFERENCE.get("shap", {}),
-        seed=inference_seed(),
     threads: 1
     resources:
         mem_mb=inference_mem_mb,
         runtime=shap_runtime,
+    params:
+        shap=INFERENCE.get("shap", {}),
+        seed=inference_seed(),
     script:
         "../scripts/inference/shap_fold.py"
 

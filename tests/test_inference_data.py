@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from workflow.contract import PARAM_NAMES, TARGET_NAMES
-from workflow.inference.dataset import DatasetError, compute_targets, load_dataset, read_prepared, write_prepared
+from workflow.inference.dataset import (
+    DatasetError,
+    compute_targets,
+    load_dataset,
+    read_prepared,
+    write_prepared,
+)
 from workflow.inference.folds import assign_folds, split
 from workflow.inference.synthetic import write_synthetic_dataset
 
@@ -223,9 +229,20 @@ def test_bad_dataset_fails_in_first_rule(tmp_path: Path):
     _edit(bad, _drop_names("features"))
     (tmp_path / "Snakefile").write_text(SNAKEFILE.format(repo=REPO))
     res = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "1", "--config", f"dataset={bad}",
-         "results/inference/data.h5"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            "1",
+            "--config",
+            f"dataset={bad}",
+            "results/inference/data.h5",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     out = res.stdout + res.stderr
     assert res.returncode != 0

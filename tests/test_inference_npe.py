@@ -18,7 +18,9 @@ from workflow.inference.metrics import fold_metrics, summarise
 from workflow.inference.npe import NPEConfig, load_model, prior_target_bounds, save_model, train_fold
 from workflow.inference.synthetic import DEFAULT_BOUNDS, write_synthetic_dataset
 
-TINY = NPEConfig(hidden_features=16, num_transforms=2, training_batch_size=64, max_num_epochs=8, stop_after_epochs=4)
+TINY = NPEConfig(
+    hidden_features=16, num_transforms=2, training_batch_size=64, max_num_epochs=8, stop_after_epochs=4
+)
 
 
 @pytest.fixture(autouse=True)
@@ -39,8 +41,15 @@ def data(tmp_path_factory):
 def trained(data, tmp_path_factory):
     d, fold = data
     train, _ = split(fold, 0)
-    m = train_fold(d.features[train], d.targets[train], TINY, seed=11, fold=0, threads=1,
-                   names={"features": list(d.feature_names), "targets": list(d.target_names)})
+    m = train_fold(
+        d.features[train],
+        d.targets[train],
+        TINY,
+        seed=11,
+        fold=0,
+        threads=1,
+        names={"features": list(d.feature_names), "targets": list(d.target_names)},
+    )
     out = tmp_path_factory.mktemp("model")
     save_model(m, out / "model.pt", out / "model.json")
     return m, out
@@ -51,14 +60,15 @@ def test_retraining_with_same_seed_gives_same_model_and_metrics(data, trained):
     train, test = split(fold, 0)
     m1, _ = trained
     m2 = train_fold(d.features[train], d.targets[train], TINY, seed=11, fold=0, threads=1)
-    for (k, a), b in zip(m1.net.state_dict().items(), m2.net.state_dict().values()):
+    for (k, a), b in zip(m1.net.state_dict().items(), m2.net.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
     kw = dict(target_names=list(d.target_names), seed=11, fold=0, n_samples=200, max_rows=60)
     r1 = fold_metrics(m1, d.features[test], d.targets[test], d.targets[train], **kw)
     r2 = fold_metrics(m2, d.features[test], d.targets[test], d.targets[train], **kw)
     assert r1 == r2
     m3 = train_fold(d.features[train], d.targets[train], TINY, seed=12, fold=0, threads=1)
-    assert any(not torch.equal(a, b) for a, b in zip(m1.net.state_dict().values(), m3.net.state_dict().values()))
+    s1, s3 = m1.net.state_dict(), m3.net.state_dict()
+    assert any(not torch.equal(s1[k], s3[k]) for k in s1)
 
 
 def test_model_storage_has_no_pickles_and_reloads(data, trained):

@@ -4,7 +4,6 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from workflow.inference.explain import read_shap
@@ -26,15 +25,35 @@ for k, f in enumerate(folds):
     if conv:
         for i, t in enumerate(targ):
             for j, g in enumerate(func):
-                conv_rows.append({"fold": k, "target": t, "functional": g, "rows": conv["rows"],
-                                  **{m: conv[m][i][j] for m in ("relative_l2_error", "relative_error_mean_abs",
-                                                                "spearman_mean_abs")}})
+                conv_rows.append(
+                    {
+                        "fold": k,
+                        "target": t,
+                        "functional": g,
+                        "rows": conv["rows"],
+                        **{
+                            m: conv[m][i][j]
+                            for m in ("relative_l2_error", "relative_error_mean_abs", "spearman_mean_abs")
+                        },
+                    }
+                )
 pd.DataFrame(conv_rows).to_csv(smk.output.convergence, index=False, float_format="%.4f")
-costs = {k: {m: f["meta"][m] for m in ("wall_time_sec", "functional_rows_evaluated", "clamped_rows", "n_rows",
-                                          "additivity_max_abs_error")} for k, f in enumerate(folds)}
+costs = {
+    k: {
+        m: f["meta"][m]
+        for m in (
+            "wall_time_sec",
+            "functional_rows_evaluated",
+            "clamped_rows",
+            "n_rows",
+            "additivity_max_abs_error",
+        )
+    }
+    for k, f in enumerate(folds)
+}
 with open(smk.output.detail, "w") as fh:
     json.dump({"ranking_agreement": detail, "fold_costs": costs}, fh, indent=1)
-for t, png in zip(targ, smk.output.figures):
+for t, png in zip(targ, smk.output.figures, strict=True):
     assert Path(png).stem == t, (png, t)
     plot_shap_bars(table, t, png, n_folds=len(folds))
 logging.info("merged %d folds; agreement:\n%s", len(folds), agree.to_string())

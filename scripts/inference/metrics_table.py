@@ -18,7 +18,9 @@ for path in smk.input.metrics:
         for metric in METRIC_NAMES:
             rows.append({"fold": m["fold"], "target": target, "metric": metric, "value": vals[metric]})
         sbc[target] = sbc.get(target, 0) + np.asarray(vals["sbc_rank_hist"])
-    rows.append({"fold": m["fold"], "target": "all", "metric": "test_log_prob_mean", "value": m["test_log_prob_mean"]})
+    rows.append(
+        {"fold": m["fold"], "target": "all", "metric": "test_log_prob_mean", "value": m["test_log_prob_mean"]}
+    )
     rows.append({"fold": m["fold"], "target": "all", "metric": "epochs", "value": m["training"]["epochs"]})
 long = pd.DataFrame(rows)
 wide = long.pivot_table(index=["target", "metric"], columns="fold", values="value", sort=False)

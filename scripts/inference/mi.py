@@ -10,9 +10,16 @@ smk = snakemake  # noqa: F821
 logging.basicConfig(filename=smk.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
 data, _ = read_prepared(smk.input.data)
 cfg = smk.params.mi
-mi = mutual_information(data.features, data.targets, list(data.feature_names), list(data.target_names),
-                        seed=smk.params.seed, max_rows=cfg["max_rows"], n_neighbors=cfg["n_neighbors"],
-                        n_jobs=smk.threads)
+mi = mutual_information(
+    data.features,
+    data.targets,
+    list(data.feature_names),
+    list(data.target_names),
+    seed=smk.params.seed,
+    max_rows=cfg["max_rows"],
+    n_neighbors=cfg["n_neighbors"],
+    n_jobs=smk.threads,
+)
 mi.to_csv(smk.output.csv, float_format="%.6g")
 plot_mi_heatmap(mi, smk.output.png)
 logging.info("MI on %d rows written", mi.attrs["n_rows"])

@@ -19,6 +19,12 @@ except DatasetError as err:
     raise SystemExit(f"inference_prepare: bad dataset: {err}") from None
 fold = assign_folds(data.sample_id, k, seed)
 write_prepared(smk.output.data, data, fold, {"source": str(smk.input.dataset), "seed": seed, "k_folds": k})
-summary = {"source": str(smk.input.dataset), "n_total": data.n_total, "n_valid": len(data.sample_id),
-           "n_features": len(data.feature_names), "k_folds": k, "seed": seed}
+summary = {
+    "source": str(smk.input.dataset),
+    "n_total": data.n_total,
+    "n_valid": len(data.sample_id),
+    "n_features": len(data.feature_names),
+    "k_folds": k,
+    "seed": seed,
+}
 logging.info("prepared: %s", json.dumps(summary))

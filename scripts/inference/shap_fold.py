@@ -16,8 +16,19 @@ data, fold = read_prepared(smk.input.data)
 train, test = split(fold, fold_k)
 model = load_model(smk.input.pt, smk.input.json)
 cfg = ShapConfig.from_dict(smk.params.shap)
-res = explain_fold(model, data.features[test], data.sample_id[test], data.features[train], cfg,
-                   seed=smk.params.seed, fold=fold_k, threads=smk.threads)
+res = explain_fold(
+    model,
+    data.features[test],
+    data.sample_id[test],
+    data.features[train],
+    cfg,
+    seed=smk.params.seed,
+    fold=fold_k,
+    threads=smk.threads,
+)
 write_shap(smk.output.h5, res, list(data.feature_names), list(data.target_names))
-logging.info("fold %d SHAP: %s", fold_k, json.dumps({k: v for k, v in res.meta.items()
-                                                     if k != "background_sample_index"}))
+logging.info(
+    "fold %d SHAP: %s",
+    fold_k,
+    json.dumps({k: v for k, v in res.meta.items() if k != "background_sample_index"}),
+)

@@ -17,19 +17,37 @@ fold_k = int(smk.wildcards.fold)
 data, fold = read_prepared(smk.input.data)
 train, test = split(fold, fold_k)
 cfg = NPEConfig.from_dict(smk.params.npe)
-model = train_fold(data.features[train], data.targets[train], cfg, seed=smk.params.seed, fold=fold_k,
-                   threads=smk.threads, prior_cfg=smk.params.prior,
-                   names={"features": list(data.feature_names), "targets": list(data.target_names)})
+model = train_fold(
+    data.features[train],
+    data.targets[train],
+    cfg,
+    seed=smk.params.seed,
+    fold=fold_k,
+    threads=smk.threads,
+    prior_cfg=smk.params.prior,
+    names={"features": list(data.feature_names), "targets": list(data.target_names)},
+)
 model.description["n_test"] = int(len(test))
 save_model(model, smk.output.pt, smk.output.json)
-logging.info("fold %d: %s", fold_k, json.dumps(model.description["training"] | {"validation_loss": "...",
-                                                                                 "training_loss": "..."}))
+logging.info(
+    "fold %d: %s",
+    fold_k,
+    json.dumps(model.description["training"] | {"validation_loss": "...", "training_loss": "..."}),
+)
 # Metrics from the stored model, so they describe exactly what later rules load.
 stored = load_model(smk.output.pt, smk.output.json)
 mcfg = smk.params.metrics
-metrics = fold_metrics(stored, data.features[test], data.targets[test], data.targets[train],
-                       list(data.target_names), seed=smk.params.seed, fold=fold_k,
-                       n_samples=mcfg["n_posterior_samples"], max_rows=mcfg["max_rows"])
+metrics = fold_metrics(
+    stored,
+    data.features[test],
+    data.targets[test],
+    data.targets[train],
+    list(data.target_names),
+    seed=smk.params.seed,
+    fold=fold_k,
+    n_samples=mcfg["n_posterior_samples"],
+    max_rows=mcfg["max_rows"],
+)
 metrics["training"] = {k: v for k, v in model.description["training"].items() if not k.endswith("_loss")}
 with open(smk.output.metrics, "w") as fh:
     json.dump(metrics, fh, indent=1)

@@ -50,9 +50,13 @@ class InferenceData:
     def __post_init__(self) -> None:
         n = len(self.sample_id)
         if self.features.shape != (n, len(self.feature_names)):
-            raise ValueError(f"features has shape {self.features.shape}, expected ({n}, {len(self.feature_names)})")
+            raise ValueError(
+                f"features has shape {self.features.shape}, expected ({n}, {len(self.feature_names)})"
+            )
         if self.targets.shape != (n, len(self.target_names)):
-            raise ValueError(f"targets has shape {self.targets.shape}, expected ({n}, {len(self.target_names)})")
+            raise ValueError(
+                f"targets has shape {self.targets.shape}, expected ({n}, {len(self.target_names)})"
+            )
 
 
 def _names(path: Path, ds: h5py.Dataset, key: str) -> tuple[str, ...]:

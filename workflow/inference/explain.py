@@ -115,13 +115,25 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> dict[str, list[list[float]]]:
     mean |SHAP| over features (noisy when many features have ~zero importance).
     """
     t, g = a.shape[2], a.shape[3]
-    rel = [[float(np.linalg.norm(a[:, :, i, j] - b[:, :, i, j]) / max(np.linalg.norm(b[:, :, i, j]), 1e-300))
-            for j in range(g)] for i in range(t)]
-    rho = [[float(spearmanr(np.abs(a[:, :, i, j]).mean(0), np.abs(b[:, :, i, j]).mean(0))[0])
-            for j in range(g)] for i in range(t)]
+    rel = [
+        [
+            float(np.linalg.norm(a[:, :, i, j] - b[:, :, i, j]) / max(np.linalg.norm(b[:, :, i, j]), 1e-300))
+            for j in range(g)
+        ]
+        for i in range(t)
+    ]
+    rho = [
+        [float(spearmanr(np.abs(a[:, :, i, j]).mean(0), np.abs(b[:, :, i, j]).mean(0))[0]) for j in range(g)]
+        for i in range(t)
+    ]
     ma, mb = np.abs(a).mean(0), np.abs(b).mean(0)  # (F, T, 2)
-    rel_m = [[float(np.linalg.norm(ma[:, i, j] - mb[:, i, j]) / max(np.linalg.norm(mb[:, i, j]), 1e-300))
-              for j in range(g)] for i in range(t)]
+    rel_m = [
+        [
+            float(np.linalg.norm(ma[:, i, j] - mb[:, i, j]) / max(np.linalg.norm(mb[:, i, j]), 1e-300))
+            for j in range(g)
+        ]
+        for i in range(t)
+    ]
     return {"relative_l2_error": rel, "relative_error_mean_abs": rel_m, "spearman_mean_abs": rho}
 
 
@@ -144,10 +156,13 @@ def explain_fold(
     x_std = model.standardise(features_test[pick]).numpy()
     bg_std = model.standardise(features_train[bg_idx]).numpy()
 
-    f = PosteriorFunctionals(model, n_draws=cfg.n_draws, seed=seed, fold=fold, leakage=cfg.leakage,
-                             qmc_draws=cfg.qmc_draws)
+    f = PosteriorFunctionals(
+        model, n_draws=cfg.n_draws, seed=seed, fold=fold, leakage=cfg.leakage, qmc_draws=cfg.qmc_draws
+    )
     t0 = time.perf_counter()
-    values, base = shap_values(f, x_std, bg_std, cfg.n_permutations, int_seed(seed, Stream.SHAP_PERMUTATIONS, fold))
+    values, base = shap_values(
+        f, x_std, bg_std, cfg.n_permutations, int_seed(seed, Stream.SHAP_PERMUTATIONS, fold)
+    )
     wall = time.perf_counter() - t0
     outputs = f.evaluate(x_std)
     meta: dict[str, Any] = {
@@ -166,19 +181,28 @@ def explain_fold(
     }
     n_check = min(cfg.convergence_rows, n_rows)
     if n_check > 0:
-        f_hi = PosteriorFunctionals(model, n_draws=4 * cfg.n_draws, seed=seed, fold=fold, leakage=cfg.leakage,
-                                    qmc_draws=cfg.qmc_draws)
+        f_hi = PosteriorFunctionals(
+            model, n_draws=4 * cfg.n_draws, seed=seed, fold=fold, leakage=cfg.leakage, qmc_draws=cfg.qmc_draws
+        )
         t1 = time.perf_counter()
-        v_hi, _ = shap_values(f_hi, x_std[:n_check], bg_std, 2 * cfg.n_permutations,
-                              int_seed(seed, Stream.CONVERGENCE, fold))
+        v_hi, _ = shap_values(
+            f_hi, x_std[:n_check], bg_std, 2 * cfg.n_permutations, int_seed(seed, Stream.CONVERGENCE, fold)
+        )
         meta["convergence"] = {
             "rows": int(n_check),
-            "reference": f"{4 * cfg.n_draws} draws, {2 * cfg.n_permutations} permutations, other permutation seed",
+            "reference": f"{4 * cfg.n_draws} draws, {2 * cfg.n_permutations} permutations, "
+            "other permutation seed",
             "wall_time_sec": float(time.perf_counter() - t1),
             **_agreement(values[:n_check], v_hi),
         }
-    return ShapResult(values=values, base_values=base, outputs=outputs, rows=features_test[pick],
-                      sample_id=np.asarray(sample_id_test)[pick], meta=meta)
+    return ShapResult(
+        values=values,
+        base_values=base,
+        outputs=outputs,
+        rows=features_test[pick],
+        sample_id=np.asarray(sample_id_test)[pick],
+        meta=meta,
+    )
 
 
 def write_shap(path: str | Path, res: ShapResult, feature_names: list[str], target_names: list[str]) -> None:

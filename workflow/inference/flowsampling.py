@@ -19,7 +19,7 @@ The specialised path is checked against nflows in the tests (agreement to float3
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -61,7 +61,9 @@ class _MAFBlockInverse:
         self.w0 = made.initial_layer.weight * made.initial_layer.mask
         self.b0 = made.initial_layer.bias
         self.ctx = made.context_layer
-        self.blocks = [(b.linear.weight * b.linear.mask, b.linear.bias, _act(b.activation)) for b in made.blocks]
+        self.blocks = [
+            (b.linear.weight * b.linear.mask, b.linear.bias, _act(b.activation)) for b in made.blocks
+        ]
         self.wf = made.final_layer.weight * made.final_layer.mask
         self.bf = made.final_layer.bias
 

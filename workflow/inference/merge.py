@@ -31,8 +31,14 @@ def merge_importance(
             rank = np.empty(len(mean), int)
             rank[np.argsort(-mean, kind="stable")] = np.arange(1, len(mean) + 1)
             for f, feat in enumerate(feature_names):
-                row = {"feature": feat, "target": target, "functional": func, "mean_abs_shap": mean[f],
-                       "sd_over_folds": sd[f], "rank": int(rank[f])}
+                row = {
+                    "feature": feat,
+                    "target": target,
+                    "functional": func,
+                    "mean_abs_shap": mean[f],
+                    "sd_over_folds": sd[f],
+                    "rank": int(rank[f]),
+                }
                 row.update({f"fold_{k}": stack[k, f, t, g] for k in range(len(stack))})
                 rows.append(row)
     return pd.DataFrame(rows)
@@ -54,7 +60,10 @@ def ranking_agreement(
     for t, target in enumerate(target_names):
         row: dict[str, Any] = {"target": target}
         for g, func in enumerate(functional_names):
-            taus = [kendalltau(stack[a, :, t, g], stack[b, :, t, g])[0] for a, b in itertools.combinations(range(k), 2)]
+            taus = [
+                kendalltau(stack[a, :, t, g], stack[b, :, t, g])[0]
+                for a, b in itertools.combinations(range(k), 2)
+            ]
             row[f"between_folds_{func}_mean_tau"] = float(np.mean(taus)) if taus else float("nan")
             row[f"between_folds_{func}_min_tau"] = float(np.min(taus)) if taus else float("nan")
             detail[f"{target}/{func}/fold_pairs"] = [float(x) for x in taus]

@@ -16,12 +16,21 @@ from workflow.inference.npe import FoldModel
 from workflow.inference.seeding import Stream, rng, seed_torch
 
 METRIC_NAMES: tuple[str, ...] = (
-    "rmse", "r2", "z_score_mean", "z_score_median", "shrinkage", "coverage_50", "coverage_90",
-    "sbc_ks_stat", "sbc_ks_pvalue",
+    "rmse",
+    "r2",
+    "z_score_mean",
+    "z_score_median",
+    "shrinkage",
+    "coverage_50",
+    "coverage_90",
+    "sbc_ks_stat",
+    "sbc_ks_pvalue",
 )
 
 
-def posterior_samples(model: FoldModel, features: np.ndarray, n_samples: int, batch_rows: int = 256) -> np.ndarray:
+def posterior_samples(
+    model: FoldModel, features: np.ndarray, n_samples: int, batch_rows: int = 256
+) -> np.ndarray:
     """Return (n_samples, n, T) samples of sbi's posterior (rejection outside the support)."""
     post = model.posterior()
     out = []
@@ -32,7 +41,9 @@ def posterior_samples(model: FoldModel, features: np.ndarray, n_samples: int, ba
     return np.concatenate(out, axis=1).astype(np.float64)
 
 
-def summarise(samples: np.ndarray, truth: np.ndarray, prior_var: np.ndarray, n_sbc_bins: int = 20) -> dict[str, Any]:
+def summarise(
+    samples: np.ndarray, truth: np.ndarray, prior_var: np.ndarray, n_sbc_bins: int = 20
+) -> dict[str, Any]:
     """Metrics per target from posterior samples (L, n, T) and true values (n, T).
 
     rmse, r2: of the posterior mean. z_score: |mean - truth| / posterior SD (mean and median over
@@ -87,8 +98,10 @@ def fold_metrics(
     samples = posterior_samples(model, features_test[idx], n_samples)
     per_t = summarise(samples, targets_test[idx], targets_train.var(0))
     with torch.no_grad():
-        lp = model.net.log_prob(torch.as_tensor(targets_test[idx], dtype=torch.float32)[None],
-                                model.standardise(features_test[idx]))
+        lp = model.net.log_prob(
+            torch.as_tensor(targets_test[idx], dtype=torch.float32)[None],
+            model.standardise(features_test[idx]),
+        )
     return {
         "fold": int(fold),
         "n_test": int(len(features_test)),

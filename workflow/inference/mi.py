@@ -35,10 +35,14 @@ def mutual_information(
         idx = np.sort(rng(seed, Stream.MI).choice(n, max_rows, replace=False))
         features, targets = features[idx], targets[idx]
     rs = int_seed(seed, Stream.MI) % 2**32
-    mi = np.column_stack([
-        mutual_info_regression(features, targets[:, t], n_neighbors=n_neighbors, random_state=rs, n_jobs=n_jobs)
-        for t in range(targets.shape[1])
-    ])
+    mi = np.column_stack(
+        [
+            mutual_info_regression(
+                features, targets[:, t], n_neighbors=n_neighbors, random_state=rs, n_jobs=n_jobs
+            )
+            for t in range(targets.shape[1])
+        ]
+    )
     df = pd.DataFrame(mi, index=pd.Index(feature_names, name="feature"), columns=list(target_names))
     df.attrs["n_rows"] = len(features)
     return df

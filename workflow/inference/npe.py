@@ -54,7 +54,13 @@ class NPEConfig:
     def __post_init__(self) -> None:
         if self.density_estimator not in ESTIMATORS:
             raise ValueError(f"density_estimator must be one of {ESTIMATORS}, got {self.density_estimator!r}")
-        for key in ("hidden_features", "num_transforms", "num_bins", "training_batch_size", "stop_after_epochs"):
+        for key in (
+            "hidden_features",
+            "num_transforms",
+            "num_bins",
+            "training_batch_size",
+            "stop_after_epochs",
+        ):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         if self.max_num_epochs is not None and self.max_num_epochs < 1:
@@ -118,7 +124,9 @@ class FoldModel:
 
     def prior(self) -> BoxUniform:
         """Uniform box over the support (sbi uses it to reject samples outside)."""
-        return BoxUniform(torch.as_tensor(self.low, dtype=torch.float32), torch.as_tensor(self.high, dtype=torch.float32))
+        return BoxUniform(
+            torch.as_tensor(self.low, dtype=torch.float32), torch.as_tensor(self.high, dtype=torch.float32)
+        )
 
     def posterior(self) -> DirectPosterior:
         """sbi DirectPosterior (rejection of samples outside the support)."""
@@ -135,8 +143,12 @@ def prior_target_bounds(prior_cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarr
         [corners] + [np.full(len(corners), prior_cfg[p][0]) for p in ("tau_syn_E", "tau_syn_I", "J_ext")]
     )
     ei = compute_targets(full, NEEDED_PARAMS)[:, 0]
-    low = np.array([ei.min(), prior_cfg["tau_syn_E"][0], prior_cfg["tau_syn_I"][0], prior_cfg["J_ext"][0]], float)
-    high = np.array([ei.max(), prior_cfg["tau_syn_E"][1], prior_cfg["tau_syn_I"][1], prior_cfg["J_ext"][1]], float)
+    low = np.array(
+        [ei.min(), prior_cfg["tau_syn_E"][0], prior_cfg["tau_syn_I"][0], prior_cfg["J_ext"][0]], float
+    )
+    high = np.array(
+        [ei.max(), prior_cfg["tau_syn_E"][1], prior_cfg["tau_syn_I"][1], prior_cfg["J_ext"][1]], float
+    )
     return low, high
 
 
@@ -199,7 +211,9 @@ def train_fold(
     theta = torch.as_tensor(targets_train, dtype=torch.float32)
     x = torch.as_tensor((features_train - x_mean) / x_std, dtype=torch.float32)
 
-    trainer = NPE(prior=prior, density_estimator=_builder(cfg), tracker=_NullTracker(), show_progress_bars=False)
+    trainer = NPE(
+        prior=prior, density_estimator=_builder(cfg), tracker=_NullTracker(), show_progress_bars=False
+    )
     trainer.append_simulations(theta, x)
     t0 = time.perf_counter()
     net = trainer.train(

@@ -13,9 +13,13 @@ import pandas as pd  # noqa: E402
 
 from workflow.contract import FEATURE_NAMES, FEATURE_SHORT_NAMES  # noqa: E402
 
-_SHORT = dict(zip(FEATURE_NAMES, FEATURE_SHORT_NAMES))
-TARGET_LABELS = {"EI_net": r"$[E/I]_{net}$", "tau_syn_E": r"$\tau_{syn,E}$", "tau_syn_I": r"$\tau_{syn,I}$",
-                 "J_ext": r"$J_{ext}$"}
+_SHORT = dict(zip(FEATURE_NAMES, FEATURE_SHORT_NAMES, strict=True))
+TARGET_LABELS = {
+    "EI_net": r"$[E/I]_{net}$",
+    "tau_syn_E": r"$\tau_{syn,E}$",
+    "tau_syn_I": r"$\tau_{syn,I}$",
+    "J_ext": r"$J_{ext}$",
+}
 FUNCTIONAL_LABELS = {"mean": "posterior mean", "iqr": "posterior IQR"}
 
 
@@ -31,8 +35,15 @@ def plot_mi_heatmap(mi: pd.DataFrame, path: str | Path) -> None:
     ax.set_yticks(range(len(mi)), [short(f) for f in mi.index])
     ax.set_xticks(range(mi.shape[1]), [TARGET_LABELS.get(c, c) for c in mi.columns])
     for (i, j), v in np.ndenumerate(mi.to_numpy()):
-        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
-                color="w" if v < 0.6 * np.nanmax(mi.to_numpy()) else "k")
+        ax.text(
+            j,
+            i,
+            f"{v:.2f}",
+            ha="center",
+            va="center",
+            fontsize=6,
+            color="w" if v < 0.6 * np.nanmax(mi.to_numpy()) else "k",
+        )
     fig.colorbar(im, ax=ax, label="mutual information (nats)")
     ax.set_title(f"MI, {mi.attrs.get('n_rows', '?')} rows")
     fig.tight_layout()
@@ -45,11 +56,17 @@ def plot_shap_bars(table: pd.DataFrame, target: str, path: str | Path, n_folds: 
     funcs = list(dict.fromkeys(table["functional"]))
     fig, axes = plt.subplots(1, len(funcs), figsize=(5 * len(funcs), 0.28 * table["feature"].nunique() + 1.6))
     axes = np.atleast_1d(axes)
-    for ax, func, letter in zip(axes, funcs, "abcdefgh"):
+    for ax, func, letter in zip(axes, funcs, "abcdefgh", strict=False):
         sub = table[(table["target"] == target) & (table["functional"] == func)].sort_values("mean_abs_shap")
         m, sd = sub["mean_abs_shap"].to_numpy(), sub["sd_over_folds"].to_numpy()
-        ax.barh([short(f) for f in sub["feature"]], m, xerr=[np.minimum(sd, m), sd],
-                color="tab:blue" if func == "mean" else "tab:orange", ecolor="0.3", capsize=2)
+        ax.barh(
+            [short(f) for f in sub["feature"]],
+            m,
+            xerr=[np.minimum(sd, m), sd],
+            color="tab:blue" if func == "mean" else "tab:orange",
+            ecolor="0.3",
+            capsize=2,
+        )
         ax.set_xlabel(f"mean |SHAP| ({FUNCTIONAL_LABELS.get(func, func)})")
         ax.set_title(f"({letter}) {TARGET_LABELS.get(target, target)}: {FUNCTIONAL_LABELS.get(func, func)}")
         ax.tick_params(axis="y", labelsize=7)
@@ -68,10 +85,14 @@ def plot_metrics(metrics: pd.DataFrame, sbc_hist: dict[str, np.ndarray], path: s
     """
     targets = list(dict.fromkeys(metrics["target"]))
     fig, axes = plt.subplots(2, 3, figsize=(12, 6.5))
-    panels = [("r2", "R² of posterior mean", None), ("z_score_mean", "posterior z-score (mean)", None),
-              ("shrinkage", "posterior shrinkage", None), ("coverage_50", "coverage of 50% interval", 0.5),
-              ("coverage_90", "coverage of 90% interval", 0.9)]
-    for ax, (metric, label, nominal) in zip(axes.flat, panels):
+    panels = [
+        ("r2", "R² of posterior mean", None),
+        ("z_score_mean", "posterior z-score (mean)", None),
+        ("shrinkage", "posterior shrinkage", None),
+        ("coverage_50", "coverage of 50% interval", 0.5),
+        ("coverage_90", "coverage of 90% interval", 0.9),
+    ]
+    for ax, (metric, label, nominal) in zip(axes.flat, panels, strict=False):
         for i, t in enumerate(targets):
             v = metrics[(metrics["target"] == t) & (metrics["metric"] == metric)]["value"].to_numpy()
             ax.scatter(np.full(len(v), i) + np.linspace(-0.15, 0.15, len(v)), v, s=12)

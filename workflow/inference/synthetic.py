@@ -60,7 +60,9 @@ def planted_features(
     """
     planted = DEFAULT_PLANTED if planted is None else planted
     n = len(targets)
-    feats = rng.normal(size=(n, n_features)) * rng.uniform(0.5, 3.0, size=n_features) + rng.normal(size=n_features)
+    feats = rng.normal(size=(n, n_features)) * rng.uniform(0.5, 3.0, size=n_features) + rng.normal(
+        size=n_features
+    )
     for t, f in planted.items():
         v = np.log(targets[:, t]) if t == 0 else targets[:, t]
         u = (v - v.min()) / (v.max() - v.min())
@@ -68,7 +70,9 @@ def planted_features(
     return feats
 
 
-def mixed_features(targets: np.ndarray, rng: np.random.Generator, n_features: int = len(FEATURE_NAMES)) -> np.ndarray:
+def mixed_features(
+    targets: np.ndarray, rng: np.random.Generator, n_features: int = len(FEATURE_NAMES)
+) -> np.ndarray:
     """Return (n, n_features) features that each mix all targets with graded random weights.
 
     Feature j = sum_t A[j, t] u_t + sigma_j eps, with u the targets scaled to [0, 1] (log scale
@@ -122,6 +126,13 @@ def write_synthetic_dataset(
         d.attrs["names"] = list(RATE_NAMES)
         d.attrs["units"] = "Hz"
         fh.create_dataset("valid", data=valid).attrs["names"] = ["valid"]
-        fh.create_dataset("status", data=status).attrs["names"] = ["OK", "SIMULATOR_ERROR", "SILENT", "RUNAWAY", "NAN_FEATURES", "NOT_RUN"]
+        fh.create_dataset("status", data=status).attrs["names"] = [
+            "OK",
+            "SIMULATOR_ERROR",
+            "SILENT",
+            "RUNAWAY",
+            "NAN_FEATURES",
+            "NOT_RUN",
+        ]
         fh.create_dataset("sample_id", data=np.arange(n, dtype=np.int64)).attrs["names"] = ["sample_id"]
     return dict(DEFAULT_PLANTED if planted is None else planted)
