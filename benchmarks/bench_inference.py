@@ -32,6 +32,11 @@ import numpy as np
 OUT = Path(__file__).resolve().parent / "inference"
 
 
+def _dump_partial(results: dict) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "shap.partial.json").write_text(json.dumps(results, indent=1))
+
+
 def _spearman_table(a: np.ndarray, b: np.ndarray) -> list[list[float]]:
     from scipy.stats import spearmanr
 
@@ -52,6 +57,7 @@ class NaiveFunctionals:
     def __init__(self, model, n_draws: int = 1000) -> None:
         self.post = model.posterior()
         self.n_draws = n_draws
+        self.theta_dim = len(model.low)
         self.n_rows_evaluated = 0
 
     def __call__(self, x_std: np.ndarray) -> np.ndarray:
@@ -132,6 +138,7 @@ def bench_shap(args: argparse.Namespace) -> dict:
         "clamped_rows": mine_f.n_clamped_rows,
     }
     print(f"mine: {t_mine:.1f} s for {args.rows} rows", flush=True)
+    _dump_partial(results)
 
     naive_f = NaiveFunctionals(model, n_draws=1000)
     v_naive, t_naive = run(naive_f, x[: args.naive_rows], args.perms)
@@ -151,6 +158,7 @@ def bench_shap(args: argparse.Namespace) -> dict:
         f"{results['speedup_same_explainer_settings']:.1f}x",
         flush=True,
     )
+    _dump_partial(results)
 
     ref_f = PosteriorFunctionals(model, n_draws=args.ref_draws, seed=seed + 1, fold=fold_k)
     v_ref, t_ref = run(ref_f, x, args.ref_perms, int_seed(seed, Stream.CONVERGENCE, fold_k))
@@ -161,6 +169,7 @@ def bench_shap(args: argparse.Namespace) -> dict:
         "note": "CRN with another Sobol scramble and permutation seed",
     }
     print(f"reference: {t_ref:.1f} s", flush=True)
+    _dump_partial(results)
     results["mine"]["spearman_vs_reference"] = _spearman_table(v_mine, v_ref)
     results["mine"]["min_spearman_vs_reference"] = float(np.min(results["mine"]["spearman_vs_reference"]))
     results["mine"]["rel_err_mean_abs_vs_reference"] = _rel_err(np.abs(v_mine).mean(0), np.abs(v_ref).mean(0))

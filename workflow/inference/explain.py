@@ -4,9 +4,18 @@ Explainer: ``shap.PermutationExplainer`` (antithetic permutations: every permuta
 forward and backward, so the values of a row add up exactly to f(x) - E_background f) with an
 ``shap.maskers.Independent`` masker over a random background of training-fold rows
 (interventional SHAP). The model is :class:`PosteriorFunctionals`, a deterministic, batched
-function of x, so every masked coalition of a row is one batched call. See
-``docs`` in the module :mod:`workflow.inference.functionals` and the benchmark
-``benchmarks/bench_inference.py`` for the choice of draws, background and permutations.
+function of x (common random numbers, see :mod:`workflow.inference.functionals`), so the
+masked coalitions of a row are one batched call and differences between coalitions carry no
+fresh Monte Carlo noise.
+
+Cost per explained row = n_permutations x (2F + 1) x n_background functional evaluations, each
+pushing n_draws base draws through the flow. Why these defaults (128 draws, 32 background rows,
+2 permutations): the mean |SHAP| ranking is averaged over hundreds of rows, so per-row
+permutation noise averages out and one or two permutations suffice; with common random numbers
+the posterior-mean SHAP values converge with few draws, the IQR needs more (a quantile of the
+draws is rougher in x). ``benchmarks/bench_inference.py shap`` measures this against a
+high-precision reference, and every fold re-explains ``convergence_rows`` rows with 4x draws
+and 2x permutations (``meta["convergence"]``, merged into results/shap/convergence.csv).
 """
 
 from __future__ import annotations
