@@ -3,11 +3,10 @@
 Prints three tables:
 
 - **plan**: for ``n_samples`` in 10k, 100k, 1M (paper config, shards of 1000, so 10, 100 and
-  1000 simulate jobs), the wall time of ``snakemake --list-rules`` (start-up: parse and
-  validate), of ``snakemake -n --quiet all`` (start-up + DAG) and of a full ``snakemake -n``
-  (start-up + DAG + printing every job). DAG = quiet dry-run - start-up. Ratios are against the
-  smallest campaign, next to the ratio of shard counts: growth no worse than linear means the
-  time ratio stays at or below the shard ratio.
+  1000 simulate jobs), the wall time of ``snakemake -n --quiet all`` (start-up and DAG) and of
+  a full ``snakemake -n`` (also printing every job), best of ``--repeats``. Ratios are against
+  the smallest campaign, next to the ratio of shard counts; growth no worse than linear means
+  the time ratio stays at or below the shard ratio and the time per added shard does not grow.
 - **aggregate**: ``workflow.aggregate.aggregate`` over 1000 synthetic shards in the contract
   layout (random numbers, same datasets, checksums and attributes as real shards) for two shard
   sizes; wall time and the peak RSS of the aggregating process. Bounded memory: the peak RSS
@@ -56,22 +55,16 @@ def bench_plan(n_samples: list[int], repeats: int) -> None:
             extra = work / f"n{n}.yaml"
             extra.write_text(f"campaign:\n  n_samples: {n}\n  shard_size: 1000\n")
             cfg = ["--configfile", "config/paper.yaml", extra.name]
-            times = {"start-up": [], "quiet -n": [], "full -n": []}
-            for _ in range(repeats):
-                times["start-up"].append(timed([*smk, "--list-rules", *cfg], work))
-                times["quiet -n"].append(timed([*smk, "-n", "--quiet", "all", *cfg], work))
-                times["full -n"].append(timed([*smk, "-n", *cfg], work))
-            best = {k: min(v) for k, v in times.items()}
-            rows.append((n, -(-n // 1000), best))
-        print(f"{'n_samples':>10} {'shards':>7} {'start-up s':>10} {'quiet -n s':>10} {'DAG s':>7} "
-              f"{'full -n s':>9} {'shard ratio':>11} {'DAG ratio':>9} {'full ratio':>10}")  # fmt: skip
-        n0, s0, b0 = rows[0]
-        dag0 = max(b0["quiet -n"] - b0["start-up"], 1e-3)
-        for n, shards, b in rows:
-            dag = b["quiet -n"] - b["start-up"]
-            print(f"{n:>10} {shards:>7} {b['start-up']:>10.2f} {b['quiet -n']:>10.2f} {dag:>7.2f} "
-                  f"{b['full -n']:>9.2f} {shards / s0:>11.0f} {dag / dag0:>9.1f} "
-                  f"{b['full -n'] / b0['full -n']:>10.2f}")  # fmt: skip
+            quiet = min(timed([*smk, "-n", "--quiet", "all", *cfg], work) for _ in range(repeats))
+            full = min(timed([*smk, "-n", *cfg], work) for _ in range(repeats))
+            rows.append((n, -(-n // 1000), quiet, full))
+        print(f"{'n_samples':>10} {'shards':>7} {'DAG (-n -q) s':>13} {'dry-run (-n) s':>14} "
+              f"{'shard ratio':>11} {'time ratio':>10} {'ms per added shard':>18}")  # fmt: skip
+        _, s0, q0, f0 = rows[0]
+        for n, shards, quiet, full in rows:
+            per_shard = f"{1000 * (full - f0) / (shards - s0):18.1f}" if shards > s0 else f"{'-':>18}"
+            print(f"{n:>10} {shards:>7} {quiet:>13.2f} {full:>14.2f} {shards / s0:>11.0f} {full / f0:>10.2f} "
+                  f"{per_shard}")  # fmt: skip
 
 
 def write_synthetic_shards(folder: Path, n_shards: int, size: int) -> list[Path]:
@@ -108,22 +101,19 @@ AGGREGATE_CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, {repo!r})
 from workflow.aggregate import aggregate
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 paths = json.loads(open({listing!r}).read())
 t0 = time.perf_counter()
 summary = aggregate(paths, {out!r}, {{}})
 wall = time.perf_counter() - t0
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({{"wall_s": wall, "peak_rss_mb": rss, "n": summary["n_samples"]}}))
+print(json.dumps({{"wall_s": wall, "peak_rss_mb": rss, "base_rss_mb": base, "n": summary["n_samples"]}}))
 """
 
 
 def bench_aggregate(sizes: list[int], n_shards: int) -> None:
     print(f"{'shards':>7} {'rows/shard':>10} {'samples':>9} {'shards GB':>9} {'write s':>8} "
-          f"{'aggregate s':>11} {'peak RSS MB':>11} {'import-only RSS MB':>18}")  # fmt: skip
-    probe = (f"import sys, resource; sys.path.insert(0, {str(REPO)!r}); import workflow.aggregate; "
-             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")  # fmt: skip
-    baseline = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    base_rss = float(baseline.stdout)
+          f"{'aggregate s':>11} {'peak RSS MB':>11} {'RSS after import MB':>18}")  # fmt: skip
     for size in sizes:
         folder = Path(tempfile.mkdtemp(prefix=f"bench-agg-{size}-"))
         try:
@@ -139,7 +129,7 @@ def bench_aggregate(sizes: list[int], n_shards: int) -> None:
             res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
             r = json.loads(res.stdout.strip().splitlines()[-1])
             print(f"{n_shards:>7} {size:>10} {r['n']:>9} {gb:>9.3f} {write_s:>8.1f} {r['wall_s']:>11.1f} "
-                  f"{r['peak_rss_mb']:>11.0f} {base_rss:>18.0f}")  # fmt: skip
+                  f"{r['peak_rss_mb']:>11.0f} {r['base_rss_mb']:>18.0f}")  # fmt: skip
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

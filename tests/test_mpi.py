@@ -19,7 +19,7 @@ from workdir import TINY, h5_differences, job_counts, make_workdir, snakemake
 
 from workflow.config import load_config, simulation_config
 
-pytestmark = pytest.mark.mpi
+pytestmark = [pytest.mark.mpi, pytest.mark.slow]  # the reference shard comes from a Snakemake run
 
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
 SHARD = "results/shards/shard-00000.h5"
@@ -71,7 +71,6 @@ def test_mpiexec_two_ranks_identical_to_serial(serial):
     assert not list(serial.glob(".farm.h5.*")), "temporary files left behind"
 
 
-@pytest.mark.slow
 def test_snakemake_mpi_ranks_2_identical_to_serial(serial):
     (serial / SHARD).unlink()
     res = snakemake(serial, SHARD, "--printshellcmds", configfiles=(TINY, "mpi2.yaml"))
