@@ -148,7 +148,9 @@ def _redraw_normal(
     raise RuntimeError(f"redraw of Normal({mean}, {sd}) into [{low}, {high}] did not converge")
 
 
-def _pairs(net: NetworkParams, post: str, pre: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _pairs(
+    net: NetworkParams, post: str, pre: str, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """(pre, post) indices within their populations for pathway pre -> post."""
     n_pre, n_post = net.N[pre], net.N[post]
     same = post == pre
@@ -182,7 +184,9 @@ def delay_steps(delay_ms: np.ndarray, dt_ms: float) -> np.ndarray:
     return np.maximum(1, np.floor(np.asarray(delay_ms) / dt_ms + 0.5)).astype(np.int64)
 
 
-def draw_wiring(theta: Mapping[str, float], net: NetworkParams, dt_ms: float, rng: np.random.Generator) -> Wiring:
+def draw_wiring(
+    theta: Mapping[str, float], net: NetworkParams, dt_ms: float, rng: np.random.Generator
+) -> Wiring:
     """Draw initial potentials, connections, weights and delays (see the module docstring)."""
     n_e = net.N["E"]
     offset = {"E": 0, "I": n_e}
@@ -223,7 +227,9 @@ def propagator_21(tau_syn: float, tau_m: float, c_m: float, h: float) -> float:
     return math.exp(-h / tau_m) * -math.expm1(-h * a) / (c_m * a)
 
 
-def propagators(theta: Mapping[str, float], net: NetworkParams, dt_ms: float) -> dict[str, np.ndarray | float]:
+def propagators(
+    theta: Mapping[str, float], net: NetworkParams, dt_ms: float
+) -> dict[str, np.ndarray | float]:
     """Per-step propagators of iaf_psc_exp; per-neuron arrays where C_m differs (E first)."""
     n = net.N
     per_neuron = {
@@ -301,7 +307,9 @@ def neuron_group(net: NetworkParams, dt_ms: float, clock, name: str = "neurons")
     return group
 
 
-def _create(net: NetworkParams, settings: SimSettings, n_syn: Mapping[str, int] | None, wiring: Wiring) -> _Objects:
+def _create(
+    net: NetworkParams, settings: SimSettings, n_syn: Mapping[str, int] | None, wiring: Wiring
+) -> _Objects:
     """Create the populations, the recurrent synapses and the spike monitors.
 
     ``n_syn`` (standalone): pad each presynaptic population's synapses to this count with
@@ -309,7 +317,7 @@ def _create(net: NetworkParams, settings: SimSettings, n_syn: Mapping[str, int] 
     connect exactly ``wiring`` and set every value here.
     """
     b2 = _brian2()
-    from brian2 import mV, ms, pA
+    from brian2 import ms, mV, pA
 
     clock = b2.Clock(dt=settings.dt_ms * ms, name="simclock")
     n_e = net.N["E"]
@@ -318,7 +326,12 @@ def _create(net: NetworkParams, settings: SimSettings, n_syn: Mapping[str, int] 
     syn, mon = {}, {}
     for pre, port in (("E", "I_ex"), ("I", "I_in")):
         s = b2.Synapses(
-            sub[pre], group, model="w : amp (constant)", on_pre=f"{port}_post += w", clock=clock, name=f"syn_{pre}"
+            sub[pre],
+            group,
+            model="w : amp (constant)",
+            on_pre=f"{port}_post += w",
+            clock=clock,
+            name=f"syn_{pre}",
         )
         i, j = wiring.pre[pre], wiring.post[pre]
         if n_syn is not None:
@@ -377,7 +390,9 @@ def _bin_spikes(t_s: np.ndarray, dt_ms: float, n_bins: int) -> np.ndarray:
 
 
 def _counts(objs: _Objects, settings: SimSettings) -> dict[str, np.ndarray]:
-    return {p: _bin_spikes(np.asarray(objs.mon[p].t_[:]), settings.dt_ms, settings.n_bins) for p in POPULATIONS}
+    return {
+        p: _bin_spikes(np.asarray(objs.mon[p].t_[:]), settings.dt_ms, settings.n_bins) for p in POPULATIONS
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -480,12 +495,15 @@ class _Standalone:
         b2 = _brian2()
         from brian2 import ms, second
 
+        t_setup = time.perf_counter()
         self.net, self.settings = net, settings
         self.capacity = {p: _capacity(net, p) for p in POPULATIONS}
         root = cache_root()
         root.mkdir(parents=True, exist_ok=True)
         # a private directory: concurrent jobs never share build or run files
-        self.directory = Path(tempfile.mkdtemp(prefix=f"standalone-{_structure_key(net, settings)}-", dir=root))
+        self.directory = Path(
+            tempfile.mkdtemp(prefix=f"standalone-{_structure_key(net, settings)}-", dir=root)
+        )
         atexit.register(shutil.rmtree, self.directory, True)
         b2.set_device("cpp_standalone", build_on_run=False)
         b2.get_device().reinit()  # forget any earlier standalone project of this process
@@ -518,9 +536,14 @@ class _Standalone:
             period = 0.02 * second  # wall-clock interval between checks
         self.objs.network.run(settings.tstop_ms * ms, report=report, report_period=period, namespace={})
         t0 = time.perf_counter()
+        #: seconds spent creating the Brian2 objects, and generating + compiling the C++ project
+        self.setup_s = t0 - t_setup
         self.device.build(directory=str(self.directory), compile=True, run=False, with_output=False)
         self.compile_s = time.perf_counter() - t0
-        log.info("brian2 cpp_standalone: compiled %s in %.1f s", self.directory, self.compile_s)
+        log.info(
+            "brian2 cpp_standalone: objects in %.1f s, code generation + compilation in %.1f s (%s)",
+            self.setup_s, self.compile_s, self.directory,
+        )  # fmt: skip
 
     def _find_index_files(self, wiring: Wiring) -> dict[str, tuple[Path, Path]]:
         """The static-array files holding each Synapses' source and target indices."""
@@ -535,7 +558,9 @@ class _Standalone:
                     if f"syn_{pre}" in name and value.dtype == np.int32 and np.array_equal(value, arr)
                 ]
                 if len(hits) != 1:
-                    raise RuntimeError(f"brian2 standalone: cannot locate the index array of syn_{pre} ({hits})")
+                    raise RuntimeError(
+                        f"brian2 standalone: cannot locate the index array of syn_{pre} ({hits})"
+                    )
                 names.append(self.directory / "static_arrays" / hits[0])
             out[pre] = (names[0], names[1])
         return out
@@ -549,7 +574,7 @@ class _Standalone:
     def run(
         self, theta: Mapping[str, float], wiring: Wiring, brian_seed: int
     ) -> tuple[dict[str, np.ndarray], float]:
-        from brian2 import mV, ms, pA
+        from brian2 import ms, mV, pA
 
         g, s = self.objs.group, self.objs.syn
         self._write_indices(wiring)
@@ -592,7 +617,9 @@ def _standalone(net: NetworkParams, settings: SimSettings, wiring: Wiring) -> _S
     """The process's compiled network for this structure (compiled on first use)."""
     key = _structure_key(net, settings)
     if key not in _STANDALONE:
-        _STANDALONE.clear()  # the device holds one project at a time
+        for old in _STANDALONE.values():  # the device holds one project at a time
+            shutil.rmtree(old.directory, ignore_errors=True)
+        _STANDALONE.clear()
         _STANDALONE[key] = _Standalone(net, settings, wiring)
     return _STANDALONE[key]
 
@@ -618,7 +645,6 @@ def simulate(theta: Mapping[str, float], net: NetworkParams, settings: SimSettin
         counts, t_done = model.run(theta, wiring, brian_seed)
         n_vp = settings.threads
     else:
-        _STANDALONE.clear()
         counts, t_done = _run_runtime(theta, net, settings, wiring, brian_seed)
         n_vp = 1
     return SimResult(
