@@ -58,9 +58,6 @@ def test_every_output_records_code_and_config(campaign, name):
     check_provenance(work / "results" / name, head)
 
 
-@pytest.mark.xfail(
-    reason="workflow/kernels.write_kernels records package versions but no config_hash/git_commit"
-)
 def test_kernels_record_code_and_config(campaign):
     work, head = campaign
     check_provenance(work / "results" / "kernels.h5", head)

@@ -690,7 +690,12 @@ def kernels_from_config(cfg: Mapping) -> tuple[dict[str, np.ndarray], dict[str, 
         nu[pop] = float(DEFAULT_NU_X_HZ[pop] if value is None else value)
     params = ReferenceNetwork(passive=not bool(kcfg.get("active", False)))
     kernels = compute_kernels(params, dt_ms, tau_ms, nu)
-    return kernels, kernel_attrs(params, dt_ms, tau_ms, nu)
+    attrs = kernel_attrs(params, dt_ms, tau_ms, nu)
+    # which code and config made the file (config hash, git commit, versions of every package)
+    from workflow.h5io import provenance_attrs
+
+    attrs.update(provenance_attrs({"simulation": {"dt_ms": dt_ms}, "kernels": dict(kcfg)}))
+    return kernels, attrs
 
 
 def kernel_attrs(
