@@ -16,6 +16,7 @@ include: "rules/simulate.smk"
 include: "rules/aggregate.smk"
 include: "rules/summary.smk"
 include: "rules/inference.smk"
+include: "rules/crosscheck.smk"
 
 
 rule all:
