@@ -71,6 +71,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         overrides["simulation"]["transient_ms"] = args.transient_ms
     if args.simulator is not None:
         overrides["simulation"]["simulator"] = args.simulator
+    if args.brian2_target is not None:
+        overrides["simulation"]["brian2_target"] = args.brian2_target
     if args.threads is not None:
         overrides["simulation"]["threads"] = args.threads
     if args.scale is not None:
@@ -85,7 +87,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     row = np.array([theta[k] for k in PARAM_NAMES])
     res = run_sample(args.sample_id, row, ctx)
     attrs = h5io.provenance_attrs(
-        simulation_config(cfg), seed=int(cfg["campaign"]["seed"]), simulator=ctx.simulator, n_vp=res.n_vp
+        simulation_config(cfg),
+        seed=int(cfg["campaign"]["seed"]),
+        simulator=ctx.simulator,
+        n_vp=res.n_vp,
+        brian2_target=ctx.settings.brian2_target if ctx.simulator == "brian2" else None,
     )
     write_shard(args.out, [args.sample_id], row[None, :], [res], ctx, True, attrs)
     print(f"parameters: {json.dumps(theta)}")
@@ -144,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--transient-ms", type=float)
     p.add_argument("--scale", type=float, help="network.scale")
     p.add_argument("--simulator", choices=["nest", "brian2"])
+    p.add_argument("--brian2-target", choices=["cpp_standalone", "runtime", "numpy"],
+                   help="Brian2 code generation (runtime skips the ~20 s standalone compile for one sample)")
     p.add_argument("--threads", type=int, help="simulation.threads")
     p.add_argument("--sample-id", type=int, default=0, help="sample id that seeds the network (default 0)")
     p.add_argument("--kernels", default="results/kernels.h5", help="kernels file; computed there if missing")
