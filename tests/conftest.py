@@ -6,6 +6,9 @@ import sys
 import numpy as np
 import pytest
 
+# Fixtures of the single-node SLURM test cluster (tests/cluster/): slurm_cluster and helpers.
+pytest_plugins = ["cluster.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def seed_backends():
