@@ -191,3 +191,27 @@ def test_shap_fold_shapes_additivity_and_file(data, trained, tmp_path: Path):
     assert back["feature_names"] == list(d.feature_names) and back["functional_names"] == ["mean", "iqr"]
     again = explain_fold(m, d.features[test], d.sample_id[test], d.features[train], cfg, seed=11, fold=0)
     np.testing.assert_array_equal(again.values, res.values)  # seeded: rows, background, draws, permutations
+
+
+@pytest.mark.parametrize("estimator", ["nsf", "maf_rqs", "zuko_maf", "zuko_nsf"])
+def test_other_estimators_store_reload_and_fix_base_draws(data, estimator, tmp_path: Path):
+    d, _ = data
+    cfg = NPEConfig(
+        density_estimator=estimator,
+        hidden_features=8,
+        num_transforms=2,
+        max_num_epochs=2,
+        training_batch_size=64,
+    )
+    m = train_fold(d.features[:300], d.targets[:300], cfg, seed=1, fold=0)
+    save_model(m, tmp_path / "m.pt", tmp_path / "m.json")
+    back = load_model(tmp_path / "m.pt", tmp_path / "m.json")
+    x = m.standardise(d.features[300:305])
+    th = torch.as_tensor(d.targets[300:305], dtype=torch.float32)[None]
+    f = PosteriorFunctionals(back, n_draws=16, seed=1)
+    with torch.no_grad():
+        torch.testing.assert_close(back.net.log_prob(th, x), m.net.log_prob(th, x))
+        theta = f.draws(x)
+        noise = back.net.inverse_transform(theta.transpose(0, 1), x).transpose(0, 1)  # theta -> z
+    torch.testing.assert_close(noise, f.z.expand(5, 16, 4), rtol=1e-4, atol=1e-4)
+    assert f.evaluate(x.numpy()).shape == (5, 4, 2)
