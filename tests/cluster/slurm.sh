@@ -335,6 +335,10 @@ main() {
       exit 2
       ;;
   esac
+  if [[ "$(id -u)" != 0 ]]; then
+    log "SKIP: not root: slurmd must run as root to start jobs (and apt-get to install SLURM)"
+    exit 3
+  fi
   # One start or stop at a time on this machine. The daemons are started with fd 9 closed so
   # that they do not hold the lock after this script exits.
   exec 9>"$LOCK_FILE"
