@@ -72,6 +72,16 @@ def default_mpiexec():
     return shlex.quote(str(venv_mpiexec)) if venv_mpiexec.exists() else "mpiexec"
 
 
+def simulate_mpi_resources():
+    """The `mpi` and `tasks` resources, only for a task farm (simulation.mpi_ranks > 1).
+
+    A serial shard declares neither: the SLURM executor refuses an `mpi` job with one task, and
+    its job step would treat every array task as the array's first job.
+    """
+    ranks = config["simulation"]["mpi_ranks"]
+    return {"mpi": default_mpiexec(), "tasks": ranks} if ranks > 1 else {}
+
+
 def simulate_launcher(wildcards, resources):
     """Empty for a serial shard; `mpiexec -n N` / `srun -n N` for the mpi4py task farm."""
     if config["simulation"]["mpi_ranks"] > 1:

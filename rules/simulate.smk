@@ -15,8 +15,7 @@ rule simulate:
     resources:
         mem_mb=simulate_mem_mb,
         runtime=simulate_runtime,
-        mpi=default_mpiexec(),
-        tasks=config["simulation"]["mpi_ranks"],
+        **simulate_mpi_resources(),
     shell:
         "{params.launcher} {PYTHON} -m workflow shard --shard {wildcards.shard} --kernels {input.kernels}"
         " --out {output} {params.mpi_flag} {params.args} > {log} 2>&1"
