@@ -56,8 +56,11 @@ def bare_nest(net: NetworkParams, settings: SimSettings, theta: dict, seed: int)
         for pre in POPULATIONS:
             J, d = theta[f"J_{post}{pre}"], net.delay[f"{post}{pre}"]
             lo, hi = (0.0, np.inf) if J > 0 else (-np.inf, 0.0)
-            conn = ({"rule": "pairwise_bernoulli", "p": net.p_conn} if net.full_scale else
-                    {"rule": "fixed_indegree", "indegree": net.indegree(post, pre), "allow_multapses": True})
+            conn = (
+                {"rule": "pairwise_bernoulli", "p": net.p_conn}
+                if net.full_scale
+                else {"rule": "fixed_indegree", "indegree": net.indegree(post, pre), "allow_multapses": True}
+            )
             conn["allow_autapses"] = False
             nest.Connect(pops[pre], pops[post], conn, {
                 "weight": nest.math.redraw(nest.random.normal(J, 0.1 * abs(J)), min=lo, max=hi),
@@ -97,8 +100,10 @@ def main() -> None:
             pipe.append(time.perf_counter() - t0)
             bare.append(bare_nest(ctx.net, ctx.settings, theta, seed=rep + 1))
         p, b = statistics.median(pipe), statistics.median(bare)
-        print(f"{scale:6.2f} {sum(ctx.net.N.values()):12d} {p:11.2f} {b:8.2f} {p / b:6.3f} "
-              f"{args.tstop_ms / 1000 / p:12.3f}   (status {res.status.name}, rates {np.round(res.rates, 2)})")  # fmt: skip
+        n = sum(ctx.net.N.values())
+        rates = np.round(res.rates, 2)
+        print(f"{scale:6.2f} {n:12d} {p:11.2f} {b:8.2f} {p / b:6.3f} {args.tstop_ms / 1000 / p:12.3f}"
+              f"   (status {res.status.name}, rates {rates})")  # fmt: skip
     if args.rss:
         with tempfile.TemporaryDirectory() as tmp:
             cmd = [sys.executable, "-m", "workflow", "simulate", "--scale", "1.0", "--tstop-ms", "1000",

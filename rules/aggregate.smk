@@ -8,10 +8,10 @@ rule aggregate:
         "logs/aggregate/aggregate.log",
     benchmark:
         "benchmarks/aggregate/aggregate.tsv"
-    params:
-        config=config,
     resources:
         mem_mb=4000,
         runtime=lambda wildcards, attempt: attempt * max(10, len(SHARDS) // 20),
+    params:
+        config=config,
     script:
         "../scripts/aggregate.py"

@@ -9,7 +9,6 @@ from snakemake.utils import validate
 from workflow.config import ConfigError, check_config, n_shards, simulation_config
 from workflow.cost import campaign_core_hours, shard_mem_mb, shard_runtime_min
 
-
 validate(config, schema="../workflow/schemas/config.schema.yaml")
 try:
     check_config(config)
@@ -108,7 +107,11 @@ def get_final_output():
     """Everything `rule all` builds: the dataset and whatever the other stages add."""
     out = []
     if SIMULATE_DATASET:
-        out += ["results/draws.h5", "results/dataset.h5", "results/aggregate/summary.png"]
+        out += [
+            "results/draws.h5",
+            "results/dataset.h5",
+            "results/aggregate/summary.png",
+        ]
     for name in ("inference_outputs", "crosscheck_outputs"):
         if name in globals():
             out += globals()[name]()

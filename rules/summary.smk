@@ -12,10 +12,10 @@ rule dataset_summary:
         "logs/aggregate/summary.log",
     benchmark:
         "benchmarks/aggregate/summary.tsv"
-    params:
-        store_lfp=config["simulation"]["store_lfp"],
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        store_lfp=config["simulation"]["store_lfp"],
     script:
         "../scripts/dataset_summary.py"

@@ -3,7 +3,7 @@ import pytest
 
 from workflow.contract import FEATURE_NAMES
 from workflow.features import catch22
-from workflow.lfp import lfp_proxy, presynaptic_kernels, pathway_name
+from workflow.lfp import lfp_proxy, pathway_name, presynaptic_kernels
 
 
 def _kernels(n_half=80, dt=0.0625):
@@ -36,7 +36,9 @@ def test_lfp_is_causal_and_kernel_shaped():
     y = lfp_proxy(counts, presynaptic_kernels(_kernels()), {"E": 1.0, "I": 1.0}, 0.0625, 0.0, 1)
     assert y.shape == (n,)
     assert np.abs(y[: 4000 + 16]).max() < 1e-12  # nothing before the spike plus the 1 ms onset (FFT round-off)
-    np.testing.assert_allclose(y[4016:4016 + 50], np.exp(-np.arange(50) * 0.0625 / 2) + 0.5 * np.exp(-np.arange(50) * 0.0625 / 3))
+    np.testing.assert_allclose(
+        y[4016 : 4016 + 50], np.exp(-np.arange(50) * 0.0625 / 2) + 0.5 * np.exp(-np.arange(50) * 0.0625 / 3)
+    )
 
 
 def test_lfp_drops_transient_after_decimation():

@@ -7,8 +7,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from helpers import write_exp_kernels
+
 from workflow.aggregate import ShardError, aggregate, check_against_draws
 from workflow.config import load_config
 from workflow.contract import FEATURE_NAMES, PARAM_NAMES, RATE_NAMES, Status

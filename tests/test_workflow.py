@@ -7,8 +7,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from helpers import copy_repo
+
 from workflow.contract import FEATURE_NAMES, PARAM_NAMES, Status
 
 pytestmark = pytest.mark.slow

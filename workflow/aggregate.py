@@ -29,7 +29,9 @@ def _open_shard(path: Path) -> h5py.File:
     except FileNotFoundError as exc:
         raise ShardError(f"shard {path} is missing") from exc
     except OSError as exc:
-        raise ShardError(f"shard {path} is corrupt or truncated ({exc}); delete it and re-run its simulate job") from exc
+        raise ShardError(
+            f"shard {path} is corrupt or truncated ({exc}); delete it and re-run its simulate job"
+        ) from exc
 
 
 def aggregate(shard_paths: Sequence[str | Path], out_path: str | Path, cfg: Mapping | None = None) -> dict:
