@@ -109,9 +109,13 @@ def bench_shap(args: argparse.Namespace) -> dict:
     perm_seed = int_seed(seed, Stream.SHAP_PERMUTATIONS, fold_k)
     n_feat = x.shape[1]
 
-    def run(fun, xs, perms, pseed=perm_seed):
-        t = time.perf_counter()
+    cpu: dict[str, float] = {}
+
+    def run(fun, xs, perms, pseed=perm_seed, label=None):
+        t, c = time.perf_counter(), time.process_time()
         v, _ = shap_values(fun, xs, bg, perms, pseed)
+        if label:
+            cpu[label] = time.process_time() - c  # CPU time: robust to other jobs on the machine
         return v, time.perf_counter() - t
 
     # Warm-up: shap compiles its numba kernels on first use (~20 s), not part of the per-row cost.
@@ -128,7 +132,7 @@ def bench_shap(args: argparse.Namespace) -> dict:
         "features": n_feat,
     }
     mine_f = PosteriorFunctionals(model, n_draws=args.draws, seed=seed, fold=fold_k)
-    v_mine, t_mine = run(mine_f, x, args.perms)
+    v_mine, t_mine = run(mine_f, x, args.perms, label="mine")
     results["mine"] = {
         "draws": args.draws,
         "permutations": args.perms,
@@ -141,18 +145,20 @@ def bench_shap(args: argparse.Namespace) -> dict:
     _dump_partial(results)
 
     naive_f = NaiveFunctionals(model, n_draws=1000)
-    v_naive, t_naive = run(naive_f, x[: args.naive_rows], args.perms)
+    v_naive, t_naive = run(naive_f, x[: args.naive_rows], args.perms, label="naive")
     results["naive"] = {
         "draws": 1000,
         "permutations": args.perms,
         "rows_measured": args.naive_rows,
         "sec": t_naive,
         "sec_per_row": t_naive / args.naive_rows,
+        "cpu_sec": cpu["naive"],
         "sec_extrapolated_to_rows": t_naive / args.naive_rows * args.rows,
     }
     results["speedup_same_explainer_settings"] = (
         results["naive"]["sec_per_row"] / results["mine"]["sec_per_row"]
     )
+    results["speedup_cpu_time"] = (cpu["naive"] / args.naive_rows) / (cpu["mine"] / args.rows)
     print(
         f"naive: {t_naive:.1f} s for {args.naive_rows} rows; speed-up "
         f"{results['speedup_same_explainer_settings']:.1f}x",
@@ -174,23 +180,31 @@ def bench_shap(args: argparse.Namespace) -> dict:
     results["mine"]["min_spearman_vs_reference"] = float(np.min(results["mine"]["spearman_vs_reference"]))
     results["mine"]["rel_err_mean_abs_vs_reference"] = _rel_err(np.abs(v_mine).mean(0), np.abs(v_ref).mean(0))
     nr = args.naive_rows
+    # Same permutations as mine and naive, many CRN draws: isolates the functional's Monte Carlo error.
+    v_same, _ = run(
+        PosteriorFunctionals(model, n_draws=args.ref_draws, seed=seed + 1, fold=fold_k), x[:nr], args.perms
+    )
     results["per_row_rel_err_first_rows"] = {
         "rows": nr,
-        "mine": _rel_err(v_mine[:nr], v_ref[:nr]),
-        "naive": _rel_err(v_naive, v_ref[:nr]),
+        "vs_reference": {"mine": _rel_err(v_mine[:nr], v_ref[:nr]), "naive": _rel_err(v_naive, v_ref[:nr])},
+        "vs_same_permutations_many_draws": {
+            "mine": _rel_err(v_mine[:nr], v_same),
+            "naive": _rel_err(v_naive, v_same),
+        },
     }
 
     grid = []
     for draws in args.grid_draws:
         for perms in args.grid_perms:
             f = PosteriorFunctionals(model, n_draws=draws, seed=seed, fold=fold_k)
-            v, t = run(f, x, perms)
+            v, t = run(f, x, perms, label="grid")
             sp = _spearman_table(v, v_ref)
             grid.append(
                 {
                     "draws": draws,
                     "permutations": perms,
                     "sec": t,
+                    "cpu_sec": cpu["grid"],
                     "min_spearman": float(np.min(sp)),
                     "mean_spearman": float(np.mean(sp)),
                     "spearman": sp,
