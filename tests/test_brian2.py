@@ -6,6 +6,8 @@ a C++ standalone project (about half a minute each) are marked slow.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -189,6 +191,15 @@ def test_same_seed_and_target_give_the_same_spikes(target):
     c = simulate(make_theta(), TINY, settings, seed=6, simulator="brian2")
     assert all(np.array_equal(a.counts[p], b.counts[p]) for p in "EI")
     assert not np.array_equal(a.counts["E"], c.counts["E"])
+
+
+@pytest.mark.slow
+def test_standalone_leaves_the_process_environment_alone(monkeypatch):
+    """Brian2 sets LD_BIND_NOW=1 for its binary; later child processes (SLURM daemons) must not inherit it."""
+    monkeypatch.delenv("LD_BIND_NOW", raising=False)
+    before = dict(os.environ)
+    simulate(make_theta(), TINY, _settings(brian2_target="cpp_standalone"), seed=2, simulator="brian2")
+    assert dict(os.environ) == before
 
 
 def test_silent_without_drive():

@@ -26,6 +26,11 @@
 
 set -euo pipefail
 
+# Brian2's standalone runs set LD_BIND_NOW=1 in their process, and a test session passes it on.
+# With it, slurmctld's dlopen of prep/script fails (undefined symbol container_g_join), so the
+# daemons must start without it.
+unset LD_BIND_NOW
+
 STATE_DIR="${SLURM_TEST_DIR:-/tmp/snakemake-slurm-test}"
 CTLD_PORT="${SLURM_TEST_CTLD_PORT:-6817}"
 SLURMD_PORT="${SLURM_TEST_SLURMD_PORT:-6818}"

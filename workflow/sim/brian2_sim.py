@@ -588,10 +588,15 @@ class _Standalone:
             # the compiled binary does not know (it sets ``syn_E.delay``): address it via the Synapses.
             delay = s[pre].pre.variables["delay"].get_addressable_value_with_unit("delay", s[pre])
             args[delay] = _pad_values(wiring.delay_ms[pre], n, self.settings.dt_ms) * ms
+        saved_env = dict(os.environ)
         try:
             self.device.run(directory=str(self.directory), with_output=False, run_args=args)
         finally:
             self.device.delete(code=False, data=False, run_args=True, directory=False)
+            # Brian2 writes its run environment (LD_BIND_NOW=1) into os.environ for good; undo
+            # it so that programs this process starts later (e.g. SLURM daemons) are not affected.
+            os.environ.clear()
+            os.environ.update(saved_env)
         self._check_wiring(wiring)
         t_done = _clock_ms(self.objs.clock)
         return _counts(self.objs, self.settings), min(t_done, self.settings.tstop_ms)
