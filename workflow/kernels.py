@@ -94,7 +94,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -663,18 +662,6 @@ def compute_kernels(
     return {name: kernels[name] for name in KERNEL_NAMES}
 
 
-def provenance() -> dict[str, str]:
-    """Versions of the packages that determine the kernels."""
-    out = {}
-    for pkg in ("LFPy", "lfpykernels", "neuron", "numpy", "scipy", "h5py"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "absent"
-    out["python"] = platform.python_version()
-    return out
-
-
 def kernels_from_config(cfg: Mapping) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Compute the kernels for a validated config; returns ``(kernels, attrs)`` for :func:`write_kernels`.
 
@@ -704,7 +691,9 @@ def kernel_attrs(
     """Root attributes of kernels.h5 for kernels computed with these arguments."""
     nu = check_rates(nu_X)
     vrest = resting_potentials(params, nu)
-    versions = provenance()
+    from workflow.h5io import package_versions
+
+    versions = package_versions()
     return {
         "format_version": KERNELS_FORMAT_VERSION,
         "dt_ms": float(dt_ms),
