@@ -56,6 +56,17 @@ def _ensure_kernels(cfg: dict, path: Path) -> Path:
     return path
 
 
+#: (config section, key) of the `simulate` options that override the config; option names match the keys
+CLI_OVERRIDES: tuple[tuple[str, str], ...] = (
+    ("simulation", "tstop_ms"),
+    ("simulation", "transient_ms"),
+    ("simulation", "simulator"),
+    ("simulation", "brian2_target"),
+    ("simulation", "threads"),
+    ("network", "scale"),
+)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from workflow import h5io
     from workflow.config import simulation_config
@@ -65,18 +76,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     theta = _parse_params(args.param)
     overrides: dict = {"simulation": {}, "network": {}}
-    if args.tstop_ms is not None:
-        overrides["simulation"]["tstop_ms"] = args.tstop_ms
-    if args.transient_ms is not None:
-        overrides["simulation"]["transient_ms"] = args.transient_ms
-    if args.simulator is not None:
-        overrides["simulation"]["simulator"] = args.simulator
-    if args.brian2_target is not None:
-        overrides["simulation"]["brian2_target"] = args.brian2_target
-    if args.threads is not None:
-        overrides["simulation"]["threads"] = args.threads
-    if args.scale is not None:
-        overrides["network"]["scale"] = args.scale
+    for section, key in CLI_OVERRIDES:
+        value = getattr(args, key)
+        if value is not None:
+            overrides[section][key] = value
     try:
         cfg = load_config(args.configfile or [], overrides)
     except ConfigError as exc:

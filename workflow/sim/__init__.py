@@ -70,6 +70,28 @@ class SimResult:
     wall_s: float = 0.0
     t_done_ms: float | None = None
 
+    @classmethod
+    def from_counts(
+        cls,
+        counts: dict[str, np.ndarray],
+        net: NetworkParams,
+        settings: SimSettings,
+        n_vp: int,
+        simulator: str,
+        t_done_ms: float,
+        wall_s: float,
+    ) -> SimResult:
+        """A backend's result: rates from the counts, aborted if the run stopped before tstop."""
+        return cls(
+            counts=counts,
+            rates_hz=rates_from_counts(counts, net.N, settings),
+            n_vp=n_vp,
+            simulator=simulator,
+            aborted=t_done_ms < settings.tstop_ms - 1e-9,
+            wall_s=wall_s,
+            t_done_ms=t_done_ms,
+        )
+
 
 def rates_from_counts(
     counts: Mapping[str, np.ndarray], n: Mapping[str, int], settings: SimSettings

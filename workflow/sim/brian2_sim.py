@@ -68,7 +68,7 @@ from pathlib import Path
 import numpy as np
 
 from workflow.network import POPULATIONS, NetworkParams, check_theta
-from workflow.sim import SimResult, SimSettings, rates_from_counts
+from workflow.sim import SimResult, SimSettings
 
 log = logging.getLogger(__name__)
 
@@ -652,12 +652,4 @@ def simulate(theta: Mapping[str, float], net: NetworkParams, settings: SimSettin
     else:
         counts, t_done = _run_runtime(theta, net, settings, wiring, brian_seed)
         n_vp = 1
-    return SimResult(
-        counts=counts,
-        rates_hz=rates_from_counts(counts, net.N, settings),
-        n_vp=n_vp,
-        simulator="brian2",
-        aborted=t_done < settings.tstop_ms - 1e-9,
-        wall_s=time.perf_counter() - t0,
-        t_done_ms=t_done,
-    )
+    return SimResult.from_counts(counts, net, settings, n_vp, "brian2", t_done, time.perf_counter() - t0)

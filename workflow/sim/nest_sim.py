@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from workflow.network import POPULATIONS, NetworkParams, check_theta
-from workflow.sim import SimResult, SimSettings, rates_from_counts
+from workflow.sim import SimResult, SimSettings
 
 
 def _nest():
@@ -161,12 +161,4 @@ def simulate(theta: Mapping[str, float], net: NetworkParams, settings: SimSettin
     connect(theta, net, pops)
     counts, t_done = run(net, recs, settings)
     n_vp = int(_nest().GetKernelStatus("total_num_virtual_procs"))
-    return SimResult(
-        counts=counts,
-        rates_hz=rates_from_counts(counts, net.N, settings),
-        n_vp=n_vp,
-        simulator="nest",
-        aborted=t_done < settings.tstop_ms - 1e-9,
-        wall_s=time.perf_counter() - t0,
-        t_done_ms=t_done,
-    )
+    return SimResult.from_counts(counts, net, settings, n_vp, "nest", t_done, time.perf_counter() - t0)
