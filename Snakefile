@@ -10,6 +10,13 @@ configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    shard=r"\d{5}",
+    fold=r"\d+",
+
+
 include: "rules/draws.smk"
 include: "rules/kernels.smk"
 include: "rules/simulate.smk"

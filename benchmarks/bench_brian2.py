@@ -28,9 +28,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from workflow.config import load_config  # noqa: E402
-from workflow.network import NetworkParams, make_theta  # noqa: E402
-from workflow.prior import network_seed  # noqa: E402
-from workflow.sim import SimSettings, simulate  # noqa: E402
+from workflow.seeds import network_seed  # noqa: E402
+from workflow.simulation.network import NetworkParams, make_theta  # noqa: E402
+from workflow.simulation.simulators import SimSettings, simulate  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,9 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tstop-ms", type=float, default=1000.0)
     ap.add_argument("--transient-ms", type=float, default=200.0)
     ap.add_argument("--samples", nargs="+", type=int, default=[3, 1], help="samples per scale")
-    ap.add_argument(
-        "--targets", nargs="+", default=["cpp_standalone"], choices=["cpp_standalone", "runtime", "numpy"]
-    )
+    ap.add_argument("--targets", nargs="+", default=["cpp_standalone"], choices=["cpp_standalone", "runtime", "numpy"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", help="also write the table here (TSV)")
     args = ap.parse_args(argv)
@@ -50,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     scales = [float(cfg["network"]["scale"]) if s == "default" else float(s) for s in args.scales]
     samples = (args.samples + [args.samples[-1]] * len(scales))[: len(scales)]
     os.environ.setdefault("SBI_BRIAN2_CACHE", tempfile.mkdtemp(prefix="bench-brian2-"))
-    from workflow.sim import brian2_sim
+    from workflow.simulation.simulators.brian2_sim import standalone
 
     rows = []
     for scale, n in zip(scales, samples, strict=True):
@@ -65,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             for sim, target in runs:
                 settings = SimSettings(
                     tstop_ms=args.tstop_ms,
+                    dt_ms=float(cfg["simulation"]["dt_ms"]),
                     transient_ms=args.transient_ms,
                     threads=args.threads,
                     abort_rate_hz=float(cfg["simulation"]["max_rate_hz"]),
@@ -75,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
                 walls[(sim, target)].append(time.perf_counter() - t0)
                 rates[(sim, target)].append((res.rates_hz["E"], res.rates_hz["I"]))
                 if k == 0 and target == "cpp_standalone":
-                    model = next(iter(brian2_sim._STANDALONE.values()))
+                    model = next(iter(standalone._STANDALONE.values()))
                     compile_s[(sim, target)] = model.compile_s
                     setup_s[(sim, target)] = model.setup_s
                 wall, e, i = walls[(sim, target)][-1], res.rates_hz["E"], res.rates_hz["I"]
@@ -89,9 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             steady = statistics.mean(w[1:]) if len(w) > 1 else w[0] - build
             e = statistics.mean(x[0] for x in rates[r])
             i = statistics.mean(x[1] for x in rates[r])
-            rows.append(
-                (scale, sum(net.N.values()), r[0], r[1] or "-", len(w), w[0], compile_s[r], steady, e, i)
-            )
+            rows.append((scale, sum(net.N.values()), r[0], r[1] or "-", len(w), w[0], compile_s[r], steady, e, i))
 
     header = ("scale", "neurons", "simulator", "target", "samples", "first_s", "compile_s", "per_sample_s",
               "rate_E_hz", "rate_I_hz")  # fmt: skip

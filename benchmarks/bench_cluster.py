@@ -7,12 +7,12 @@ Prints three tables:
   a full ``snakemake -n`` (also printing every job), best of ``--repeats``. Ratios are against
   the smallest campaign, next to the ratio of shard counts; growth no worse than linear means
   the time ratio stays at or below the shard ratio and the time per added shard does not grow.
-- **aggregate**: ``workflow.aggregate.aggregate`` over 1000 synthetic shards in the contract
+- **aggregate**: ``workflow.simulation.aggregate.aggregate`` over 1000 synthetic shards in the contract
   layout (random numbers, same datasets, checksums and attributes as real shards) for two shard
   sizes; wall time and the peak RSS of the aggregating process. Bounded memory: the peak RSS
   does not grow with the number of samples.
 - **cost** (``--cost``, minutes): CPU seconds of one sample of the full network (1 thread) for
-  two durations; the slope is ``workflow.cost.CORE_S_PER_BIO_S_FULL`` and the intercept
+  two durations; the slope is ``workflow.simulation.cost.CORE_S_PER_BIO_S_FULL`` and the intercept
   ``SETUP_CORE_S_FULL``. CPU time, not wall time, so a loaded machine barely changes it.
 
 Usage: python benchmarks/bench_cluster.py [--plan] [--aggregate] [--cost] [--sizes 100 1000]
@@ -68,19 +68,19 @@ def bench_plan(n_samples: list[int], repeats: int) -> None:
 
 
 def write_synthetic_shards(folder: Path, n_shards: int, size: int) -> list[Path]:
-    """``n_shards`` shards of ``size`` rows in the contract layout (as workflow.shards writes them)."""
+    """``n_shards`` shards of ``size`` rows in the contract layout (as workflow.simulation.shards writes them)."""
     import h5py
     import numpy as np
 
-    from workflow import h5io
+    from workflow import h5io, table
     from workflow.contract import Status
 
     rng = np.random.default_rng(0)
     paths = []
     for s in range(n_shards):
         path = folder / f"shard-{s:05d}.h5"
-        with h5io.atomic_h5(path, h5io.table_reserve_bytes(size)) as f:
-            d = h5io.create_table_datasets(f, size, checksums=True)
+        with h5io.atomic_h5(path, table.table_reserve_bytes(size)) as f:
+            d = table.create_table_datasets(f, size, checksums=True)
             d["params"][...] = rng.random((size, d["params"].shape[1]))
             d["features"][...] = rng.standard_normal((size, d["features"].shape[1]))
             d["rates"][...] = rng.random((size, 2)) * 20
@@ -100,7 +100,7 @@ def write_synthetic_shards(folder: Path, n_shards: int, size: int) -> list[Path]
 AGGREGATE_CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, {repo!r})
-from workflow.aggregate import aggregate
+from workflow.simulation.aggregate import aggregate
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 paths = json.loads(open({listing!r}).read())
 t0 = time.perf_counter()
@@ -140,10 +140,10 @@ def bench_cost(durations_ms: tuple[float, float] = (1000.0, 3000.0)) -> None:
 
     from workflow.config import load_config
     from workflow.contract import PARAM_NAMES
-    from workflow.cost import CORE_S_PER_BIO_S_FULL, SETUP_CORE_S_FULL
-    from workflow.kernels import read_kernels
-    from workflow.network import make_theta
-    from workflow.shards import SampleContext, run_sample
+    from workflow.simulation.cost import CORE_S_PER_BIO_S_FULL, SETUP_CORE_S_FULL
+    from workflow.simulation.kernels import read_kernels
+    from workflow.simulation.network import make_theta
+    from workflow.simulation.sample import SampleContext, run_sample
 
     theta = make_theta()
     row = np.array([theta[k] for k in PARAM_NAMES])
@@ -164,8 +164,8 @@ def bench_cost(durations_ms: tuple[float, float] = (1000.0, 3000.0)) -> None:
     slope = (cpu[1] - cpu[0]) / ((durations_ms[1] - durations_ms[0]) / 1000.0)
     setup = cpu[0] - slope * durations_ms[0] / 1000.0
     print(
-        f"core-s per simulated s: {slope:.1f} (workflow/cost.py: {CORE_S_PER_BIO_S_FULL}); "
-        f"set-up core-s: {setup:.1f} (workflow/cost.py: {SETUP_CORE_S_FULL})"
+        f"core-s per simulated s: {slope:.1f} (workflow/simulation/cost.py: {CORE_S_PER_BIO_S_FULL}); "
+        f"set-up core-s: {setup:.1f} (workflow/simulation/cost.py: {SETUP_CORE_S_FULL})"
     )
 
 

@@ -19,6 +19,7 @@ so the full ranking is meaningful). Results go to ``benchmarks/inference/<step>.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import subprocess
@@ -32,6 +33,20 @@ import numpy as np
 OUT = Path(__file__).resolve().parent / "inference"
 
 
+def _schema_defaults() -> dict:
+    """The ``inference`` section at the schema's defaults (an empty config, validated)."""
+    from workflow.config import validate_schema
+
+    return validate_schema({})["inference"]
+
+
+def _npe_config(max_num_epochs: int):
+    """NPE settings at the schema's defaults (sbi's), with an epoch cap."""
+    from workflow.inference.npe import NPEConfig
+
+    return dataclasses.replace(NPEConfig.from_config(_schema_defaults()["npe"]), max_num_epochs=max_num_epochs)
+
+
 def _dump_partial(results: dict) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "shap.partial.json").write_text(json.dumps(results, indent=1))
@@ -41,10 +56,7 @@ def _spearman_table(a: np.ndarray, b: np.ndarray) -> list[list[float]]:
     from scipy.stats import spearmanr
 
     ma, mb = np.abs(a).mean(0), np.abs(b).mean(0)
-    return [
-        [float(spearmanr(ma[:, t, g], mb[:, t, g])[0]) for g in range(ma.shape[2])]
-        for t in range(ma.shape[1])
-    ]
+    return [[float(spearmanr(ma[:, t, g], mb[:, t, g])[0]) for g in range(ma.shape[2])] for t in range(ma.shape[1])]
 
 
 def _rel_err(a: np.ndarray, b: np.ndarray) -> float:
@@ -78,9 +90,9 @@ def bench_shap(args: argparse.Namespace) -> dict:
     from workflow.inference.explain import shap_values
     from workflow.inference.folds import assign_folds, split
     from workflow.inference.functionals import PosteriorFunctionals
-    from workflow.inference.npe import NPEConfig, train_fold
-    from workflow.inference.seeding import Stream, int_seed, rng
+    from workflow.inference.npe import train_fold
     from workflow.inference.synthetic import write_synthetic_dataset
+    from workflow.seeds import Stream, int_seed, rng
 
     torch.set_num_threads(args.threads)
     seed, fold_k = args.seed, 0
@@ -94,19 +106,19 @@ def bench_shap(args: argparse.Namespace) -> dict:
     model = train_fold(
         d.features[train],
         d.targets[train],
-        NPEConfig(max_num_epochs=args.epochs),
+        _npe_config(args.epochs),
         seed,
         fold_k,
         threads=args.threads,
     )
     train_sec = time.perf_counter() - t0
     pick = np.sort(rng(seed, Stream.SHAP_ROWS, fold_k).choice(len(test), args.rows, replace=False))
-    bg_idx = np.sort(
-        rng(seed, Stream.SHAP_BACKGROUND, fold_k).choice(len(train), args.background, replace=False)
-    )
+    bg_idx = np.sort(rng(seed, Stream.SHAP_BACKGROUND, fold_k).choice(len(train), args.background, replace=False))
     x = model.standardise(d.features[test][pick]).numpy()
     bg = model.standardise(d.features[train][bg_idx]).numpy()
     perm_seed = int_seed(seed, Stream.SHAP_PERMUTATIONS, fold_k)
+    shap_defaults = _schema_defaults()["shap"]
+    crn = {"leakage": shap_defaults["leakage"], "qmc_draws": shap_defaults["qmc_draws"]}
     n_feat = x.shape[1]
 
     cpu: dict[str, float] = {}
@@ -119,7 +131,7 @@ def bench_shap(args: argparse.Namespace) -> dict:
         return v, time.perf_counter() - t
 
     # Warm-up: shap compiles its numba kernels on first use (~20 s), not part of the per-row cost.
-    run(PosteriorFunctionals(model, n_draws=8, seed=seed, fold=fold_k), x[:1], 1)
+    run(PosteriorFunctionals(model, n_draws=8, seed=seed, fold=fold_k, **crn), x[:1], 1)
 
     results: dict = {
         "n_rows_dataset": args.n,
@@ -131,7 +143,7 @@ def bench_shap(args: argparse.Namespace) -> dict:
         "threads": args.threads,
         "features": n_feat,
     }
-    mine_f = PosteriorFunctionals(model, n_draws=args.draws, seed=seed, fold=fold_k)
+    mine_f = PosteriorFunctionals(model, n_draws=args.draws, seed=seed, fold=fold_k, **crn)
     v_mine, t_mine = run(mine_f, x, args.perms, label="mine")
     results["mine"] = {
         "draws": args.draws,
@@ -155,9 +167,7 @@ def bench_shap(args: argparse.Namespace) -> dict:
         "cpu_sec": cpu["naive"],
         "sec_extrapolated_to_rows": t_naive / args.naive_rows * args.rows,
     }
-    results["speedup_same_explainer_settings"] = (
-        results["naive"]["sec_per_row"] / results["mine"]["sec_per_row"]
-    )
+    results["speedup_same_explainer_settings"] = results["naive"]["sec_per_row"] / results["mine"]["sec_per_row"]
     results["speedup_cpu_time"] = (cpu["naive"] / args.naive_rows) / (cpu["mine"] / args.rows)
     print(
         f"naive: {t_naive:.1f} s for {args.naive_rows} rows; speed-up "
@@ -166,7 +176,7 @@ def bench_shap(args: argparse.Namespace) -> dict:
     )
     _dump_partial(results)
 
-    ref_f = PosteriorFunctionals(model, n_draws=args.ref_draws, seed=seed + 1, fold=fold_k)
+    ref_f = PosteriorFunctionals(model, n_draws=args.ref_draws, seed=seed + 1, fold=fold_k, **crn)
     v_ref, t_ref = run(ref_f, x, args.ref_perms, int_seed(seed, Stream.CONVERGENCE, fold_k))
     results["reference"] = {
         "draws": args.ref_draws,
@@ -182,7 +192,7 @@ def bench_shap(args: argparse.Namespace) -> dict:
     nr = args.naive_rows
     # Same permutations as mine and naive, many CRN draws: isolates the functional's Monte Carlo error.
     v_same, _ = run(
-        PosteriorFunctionals(model, n_draws=args.ref_draws, seed=seed + 1, fold=fold_k), x[:nr], args.perms
+        PosteriorFunctionals(model, n_draws=args.ref_draws, seed=seed + 1, fold=fold_k, **crn), x[:nr], args.perms
     )
     results["per_row_rel_err_first_rows"] = {
         "rows": nr,
@@ -196,7 +206,7 @@ def bench_shap(args: argparse.Namespace) -> dict:
     grid = []
     for draws in args.grid_draws:
         for perms in args.grid_perms:
-            f = PosteriorFunctionals(model, n_draws=draws, seed=seed, fold=fold_k)
+            f = PosteriorFunctionals(model, n_draws=draws, seed=seed, fold=fold_k, **crn)
             v, t = run(f, x, perms, label="grid")
             sp = _spearman_table(v, v_ref)
             grid.append(
@@ -226,7 +236,7 @@ def _train_once(n: int, epochs: int, threads: int, seed: int) -> dict:
 
     from workflow.contract import PARAM_NAMES
     from workflow.inference.dataset import compute_targets
-    from workflow.inference.npe import NPEConfig, train_fold
+    from workflow.inference.npe import train_fold
     from workflow.inference.synthetic import mixed_features, sample_params
 
     torch.set_num_threads(threads)
@@ -235,7 +245,7 @@ def _train_once(n: int, epochs: int, threads: int, seed: int) -> dict:
     feats = mixed_features(targets, g)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    m = train_fold(feats, targets, NPEConfig(max_num_epochs=epochs), seed=seed, fold=0, threads=threads)
+    m = train_fold(feats, targets, _npe_config(epochs), seed=seed, fold=0, threads=threads)
     wall = time.perf_counter() - t0
     tr = m.description["training"]
     return {
@@ -284,9 +294,7 @@ def main() -> None:
     s.add_argument("--n", type=int, default=6000, help="synthetic dataset rows")
     s.add_argument("--epochs", type=int, default=60, help="training epoch cap")
     s.add_argument("--rows", type=int, default=50, help="explained rows (same for every method)")
-    s.add_argument(
-        "--naive-rows", type=int, default=3, help="rows the naive reference explains (cost per row)"
-    )
+    s.add_argument("--naive-rows", type=int, default=3, help="rows the naive reference explains (cost per row)")
     s.add_argument("--background", type=int, default=16)
     s.add_argument("--draws", type=int, default=64)
     s.add_argument("--perms", type=int, default=1)

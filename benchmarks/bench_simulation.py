@@ -1,7 +1,7 @@
 """Simulation benchmark: the per-sample pipeline against bare NEST, side by side in one run.
 
 Prints, for each scale:
-- wall time per sample of the pipeline (``workflow.shards.run_sample``: NEST with chunked
+- wall time per sample of the pipeline (``workflow.simulation.shards.run_sample``: NEST with chunked
   runaway checks and spike histograms, LFP proxy, catch22) and of bare NEST (Create + Connect +
   Simulate of the same network, no recorders), interleaved, and their ratio (target <= 1.10);
 - simulated seconds per wall second;
@@ -28,10 +28,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from workflow.config import load_config  # noqa: E402
-from workflow.contract import PARAM_NAMES  # noqa: E402
-from workflow.network import POPULATIONS, NetworkParams, make_theta  # noqa: E402
-from workflow.shards import SampleContext, run_sample  # noqa: E402
-from workflow.sim import SimSettings  # noqa: E402
+from workflow.contract import PARAM_NAMES, POPULATIONS  # noqa: E402
+from workflow.simulation.network import NetworkParams, make_theta  # noqa: E402
+from workflow.simulation.sample import SampleContext, run_sample  # noqa: E402
+from workflow.simulation.simulators import SimSettings  # noqa: E402
 
 
 def bare_nest(net: NetworkParams, settings: SimSettings, theta: dict, seed: int) -> float:
@@ -79,7 +79,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from workflow.__main__ import _ensure_kernels
-    from workflow.kernels import read_kernels
+    from workflow.simulation.kernels import read_kernels
 
     theta = make_theta()
     row = np.array([theta[k] for k in PARAM_NAMES])

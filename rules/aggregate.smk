@@ -7,11 +7,11 @@ rule aggregate:
     log:
         "logs/aggregate/aggregate.log",
     benchmark:
-        "benchmarks/aggregate/aggregate.tsv"
+        "results/benchmarks/aggregate/aggregate.tsv"
     resources:
         mem_mb=4000,
         runtime=lambda wildcards, attempt: attempt * max(10, len(SHARDS) // 20),
     params:
-        config=config,
+        config=simulation_config(config),
     script:
         "../scripts/aggregate.py"

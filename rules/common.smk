@@ -1,37 +1,44 @@
-# Config validation, wildcard constraints and every input function of the workflow.
+# Config validation and every input function of the workflow (wildcard constraints: Snakefile).
 import json
 import shlex
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
+from workflow.config import (
+    ConfigError,
+    n_shards,
+    shard_config,
+    simulation_config,
+    validate_config,
+)
+from workflow.contract import FEATURE_NAMES, TARGET_NAMES
+from workflow.inference.explain import shap_cost_evaluations
+from workflow.simulation.crosscheck import crosscheck_config, runtime_min
+from workflow.simulation.cost import (
+    campaign_core_hours,
+    shard_mem_mb,
+    shard_runtime_min,
+)
 
-from workflow.config import ConfigError, check_config, n_shards, simulation_config
-from workflow.cost import campaign_core_hours, shard_mem_mb, shard_runtime_min
-
-validate(config, schema="../workflow/schemas/config.schema.yaml")
+# One validation path for Snakemake and `python -m workflow`: --config strings become the
+# schema's types, defaults are filled in from the schema, and a bad or unknown key is named.
 try:
-    check_config(config)
+    validate_config(config)
 except ConfigError as exc:
     raise WorkflowError(str(exc))
-
-
-wildcard_constraints:
-    shard=r"\d{5}",
-    fold=r"\d+",
 
 
 #: the interpreter running Snakemake; shell rules use it so jobs see the same environment
 PYTHON = shlex.quote(sys.executable)
 
 SHARDS = [f"{i:05d}" for i in range(n_shards(config))]
-SIMULATE_DATASET = not config.get("dataset")
+SIMULATE_DATASET = config["dataset"] is None
 
 if SIMULATE_DATASET:
     logger.info(
         f"campaign: {config['campaign']['n_samples']} samples in {len(SHARDS)} shards; "
         f"estimated simulation cost {campaign_core_hours(config):,.1f} core-hours "
-        "(workflow/cost.py, from measured per-sample figures)"
+        "(workflow/simulation/cost.py, from measured per-sample figures)"
     )
 
 
@@ -54,13 +61,13 @@ def shard_range(wildcards):
 def simulate_args(wildcards):
     """Command-line arguments of `python -m workflow shard` for one shard.
 
-    The config passed is the part that determines a sample's result, without n_samples, so
-    that growing the campaign does not rerun finished shards.
+    The config passed is the part that determines a shard (:func:`workflow.config.shard_config`,
+    without n_samples, so that growing the campaign does not rerun finished shards); the job
+    validates it again.
     """
     first, stop = shard_range(wildcards)
-    cfg = simulation_config(config)
-    cfg["campaign"].pop("n_samples")
-    return f"--first {first} --stop {stop} --config-json {shlex.quote(json.dumps(cfg, sort_keys=True))}"
+    cfg = json.dumps(shard_config(config), sort_keys=True)
+    return f"--first {first} --stop {stop} --config-json {shlex.quote(cfg)}"
 
 
 def default_mpiexec():
@@ -104,7 +111,7 @@ def simulate_mem_mb(wildcards, attempt):
 
 
 def get_final_output():
-    """Everything `rule all` builds: the dataset and whatever the other stages add."""
+    """Everything the target `all` builds: the dataset and whatever the other stages add."""
     out = []
     if SIMULATE_DATASET:
         out += [
@@ -112,7 +119,69 @@ def get_final_output():
             "results/dataset.h5",
             "results/aggregate/summary.png",
         ]
-    for name in ("inference_outputs", "crosscheck_outputs"):
-        if name in globals():
-            out += globals()[name]()
-    return out
+    return out + inference_outputs() + crosscheck_outputs()
+
+
+# -- inference half (rules/inference.smk) --------------------------------------------------
+
+INFERENCE = config["inference"]
+FOLDS = list(range(INFERENCE["k_folds"]))
+#: root seed of the inference half: `inference.seed`, else `campaign.seed`
+INFERENCE_SEED = (
+    config["campaign"]["seed"] if INFERENCE["seed"] is None else INFERENCE["seed"]
+)
+
+
+def inference_outputs():
+    """Final files of the inference half (called by get_final_output() in common.smk)."""
+    return [
+        "results/inference/mi.csv",
+        "results/inference/mi.png",
+        "results/inference/metrics.csv",
+        "results/inference/metrics.png",
+        "results/shap/importance.csv",
+        "results/shap/agreement.csv",
+        "results/shap/convergence.csv",
+        *expand("results/shap/{target}.png", target=TARGET_NAMES),
+    ]
+
+
+def get_fold_metrics(wildcards):
+    return expand("results/folds/fold-{fold}/metrics.json", fold=FOLDS)
+
+
+def get_fold_shap(wildcards):
+    return expand("results/folds/fold-{fold}/shap.h5", fold=FOLDS)
+
+
+def inference_mem_mb(wildcards, input, attempt):
+    """Memory of a job that loads the prepared rows: 1.5 GB plus 6x the file, per attempt."""
+    return attempt * int(1500 + 6 * input.size_mb)
+
+
+def train_runtime(wildcards, input, attempt):
+    """Minutes for one fold's training and metrics: 20 plus 6 per MB of prepared data."""
+    return attempt * int(20 + 6 * input.size_mb)
+
+
+def shap_runtime(wildcards, attempt):
+    """Minutes for one fold's SHAP, from its cost in flow evaluations at a pessimistic 20k/s."""
+    evaluations = shap_cost_evaluations(INFERENCE["shap"], len(FEATURE_NAMES))
+    return attempt * int(15 + evaluations / 20_000 / 60)
+
+
+# -- cross-simulator check (rules/crosscheck.smk) ----------------------------------------
+
+CROSSCHECK_RUNS = crosscheck_config(config)
+CROSSCHECK_RUNTIME = {sim: runtime_min(config, sim) for sim in ("nest", "brian2")}
+
+
+def crosscheck_outputs():
+    """Final files of the cross-check (called by get_final_output() in common.smk)."""
+    if not config["crosscheck"]["enabled"]:
+        return []
+    return ["results/crosscheck/crosscheck.csv", "results/crosscheck/crosscheck.png"]
+
+
+def crosscheck_runtime(wildcards, attempt):
+    return attempt * CROSSCHECK_RUNTIME[wildcards.simulator]

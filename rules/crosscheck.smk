@@ -1,20 +1,6 @@
-# Cross-simulator check (workflow/crosscheck.py): the first n_draws prior draws of the campaign,
-# n_seeds networks each, in NEST and in Brian2; one job per simulator, then the comparison.
-# Keys: the `crosscheck:` block (workflow/schemas/crosscheck.schema.fragment.yaml); its defaults
-# (workflow.crosscheck.DEFAULTS) apply until the fragment is merged into the config schema.
-from workflow.crosscheck import runtime_min, settings_from_config
-
-CROSSCHECK = settings_from_config(config)
-CROSSCHECK_RUNTIME = {sim: runtime_min(config, sim) for sim in ("nest", "brian2")}
-CROSSCHECK_OUTPUTS = (
-    ["results/crosscheck/crosscheck.csv", "results/crosscheck/crosscheck.png"]
-    if CROSSCHECK["enabled"]
-    else []
-)
-# the hook that get_final_output() (rules/common.smk) calls for `rule all`
-crosscheck_outputs = CROSSCHECK_OUTPUTS.copy
-
-
+# Cross-simulator check (workflow/simulation/crosscheck/): the first n_draws prior draws of the
+# campaign, n_seeds networks each, in NEST and in Brian2; one job per simulator, then the comparison.
+# Keys: the `crosscheck:` section of workflow/schemas/config.schema.yaml.
 rule crosscheck_runs:
     input:
         kernels="results/kernels.h5",
@@ -23,37 +9,18 @@ rule crosscheck_runs:
     log:
         "logs/crosscheck/runs-{simulator}.log",
     benchmark:
-        "benchmarks/crosscheck/runs-{simulator}.tsv"
+        "results/benchmarks/crosscheck/runs-{simulator}.tsv"
     wildcard_constraints:
         simulator="nest|brian2",
     threads: 1
     resources:
         mem_mb=3000,
-        runtime=lambda wildcards, attempt: attempt
-        * CROSSCHECK_RUNTIME[wildcards.simulator],
+        runtime=crosscheck_runtime,
     params:
-        n_draws=CROSSCHECK["n_draws"],
-        n_seeds=CROSSCHECK["n_seeds"],
-        nperseg=CROSSCHECK["nperseg"],
-        scale=CROSSCHECK["scale"],
-        tstop_ms=CROSSCHECK["tstop_ms"],
-        transient_ms=config["simulation"]["transient_ms"],
-        dt_ms=config["simulation"]["dt_ms"],
-        threads=1,
-        max_rate_hz=config["simulation"]["max_rate_hz"],
-        brian2_target=config["simulation"].get("brian2_target", "cpp_standalone"),
-        decimate=config["lfp"]["decimate"],
-        seed=config["campaign"]["seed"],
-        prior=config["prior"],
-        provenance={
-            "crosscheck": CROSSCHECK,
-            "prior": config["prior"],
-            "simulation": config["simulation"],
-            "lfp": config["lfp"],
-            "kernels": config["kernels"],
-        },
+        # exactly what decides the runs: also the file's provenance
+        config=CROSSCHECK_RUNS,
     script:
-        "../scripts/crosscheck.py"
+        "../scripts/crosscheck_runs.py"
 
 
 rule crosscheck:
@@ -74,13 +41,13 @@ rule crosscheck:
     log:
         "logs/crosscheck/crosscheck.log",
     benchmark:
-        "benchmarks/crosscheck/crosscheck.tsv"
+        "results/benchmarks/crosscheck/crosscheck.tsv"
     resources:
         mem_mb=2000,
         runtime=10,
     params:
-        fmin_hz=CROSSCHECK["fmin_hz"],
-        fmax_hz=CROSSCHECK["fmax_hz"],
-        rel_tol=CROSSCHECK["rel_tol"],
+        fmin_hz=config["crosscheck"]["fmin_hz"],
+        fmax_hz=config["crosscheck"]["fmax_hz"],
+        rel_tol=config["crosscheck"]["rel_tol"],
     script:
-        "../scripts/crosscheck.py"
+        "../scripts/crosscheck_compare.py"

@@ -4,13 +4,13 @@ rule draws:
     log:
         "logs/draws/draws.log",
     benchmark:
-        "benchmarks/draws/draws.tsv"
+        "results/benchmarks/draws/draws.tsv"
     resources:
         mem_mb=2000,
         runtime=lambda wildcards, attempt: attempt
         * max(10, config["campaign"]["n_samples"] // 5000),
     params:
-        campaign=config["campaign"],
+        campaign={k: config["campaign"][k] for k in ("n_samples", "seed")},
         prior=config["prior"],
     script:
         "../scripts/draws.py"

@@ -6,7 +6,7 @@ rule simulate:
     log:
         "logs/simulate/shard-{shard}.log",
     benchmark:
-        "benchmarks/simulate/shard-{shard}.tsv"
+        "results/benchmarks/simulate/shard-{shard}.tsv"
     threads: config["simulation"]["threads"]
     resources:
         **simulate_mpi_resources(),
@@ -16,6 +16,7 @@ rule simulate:
         args=simulate_args,
         launcher=simulate_launcher,
         mpi_flag=simulate_mpi_flag,
+        python=PYTHON,
     shell:
-        "{params.launcher} {PYTHON} -m workflow shard --shard {wildcards.shard} --kernels {input.kernels}"
+        "{params.launcher} {params.python} -m workflow shard --shard {wildcards.shard} --kernels {input.kernels}"
         " --out {output} {params.mpi_flag} {params.args} > {log} 2>&1"

@@ -11,7 +11,7 @@ rule dataset_summary:
     log:
         "logs/aggregate/summary.log",
     benchmark:
-        "benchmarks/aggregate/summary.tsv"
+        "results/benchmarks/aggregate/summary.tsv"
     resources:
         mem_mb=2000,
         runtime=10,

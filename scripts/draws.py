@@ -1,10 +1,9 @@
 """Rule draws: every sample's parameters into results/draws.h5."""
 
-import logging
+from workflow.scripting import rule_logging
+from workflow.simulation.draws import write_draws
 
-from workflow.draws import write_draws
-
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(message)s")  # noqa: F821
-cfg = {"campaign": snakemake.params.campaign, "prior": snakemake.params.prior}  # noqa: F821
+log = rule_logging(snakemake)  # noqa: F821
+cfg = {"campaign": dict(snakemake.params.campaign), "prior": dict(snakemake.params.prior)}  # noqa: F821
 acceptance = write_draws(cfg, snakemake.output[0])  # noqa: F821
-logging.info("drew %d samples; prior acceptance rate %.3f", cfg["campaign"]["n_samples"], acceptance)
+log.info("drew %d samples; prior acceptance rate %.3f", cfg["campaign"]["n_samples"], acceptance)

@@ -7,11 +7,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from workflow.lfp import PATHWAYS, pathway_name
+from workflow.contract import PATHWAYS, pathway_name
 
 
 def write_exp_kernels(path: Path, dt_ms: float = 0.0625, tau_ms: float = 50.0) -> Path:
-    """A kernels.h5 in the layout of workflow.kernels with simple causal exponential kernels."""
+    """A kernels.h5 in the layout of workflow.simulation.kernels with simple causal exponential kernels."""
     n_half = int(round(tau_ms / dt_ms))
     t = np.arange(-n_half, n_half + 1) * dt_ms
     amp = {("E", "E"): 1.0, ("E", "I"): 0.4, ("I", "E"): -3.0, ("I", "I"): -0.5}

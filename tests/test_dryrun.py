@@ -9,7 +9,7 @@ import pytest
 from workdir import job_counts, make_workdir, snakemake
 
 from workflow.config import load_config
-from workflow.cost import campaign_core_hours
+from workflow.simulation.cost import campaign_core_hours
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,9 @@ import h5py
 import pytest
 from workdir import TINY, job_counts, make_workdir, snakemake, snakemake_cmd
 
-from workflow.aggregate import aggregate
-from workflow.h5io import _HOST, OutputError
+from workflow.h5io import OutputError
+from workflow.h5io.atomic import _HOST
+from workflow.simulation.aggregate import aggregate
 
 pytestmark = pytest.mark.slow
 
@@ -224,7 +225,7 @@ def test_permission_error_is_clear_and_early(finished):
             pytest.skip(f"the unprivileged user cannot run this Python: {res.stderr[-500:]}")
         assert res.returncode == 1, res.stderr[-3000:]
         assert f"error: {shards / 'shard-00001.h5'}: permission denied writing in {shards}" in res.stderr
-        assert "workflow.shards: sample" not in res.stderr  # refused before any simulation
+        assert "workflow.simulation.shards: sample" not in res.stderr  # refused before any simulation
         assert (shards / "shard-00000.h5").read_bytes() == before
         assert sorted(p.name for p in shards.iterdir()) == ["shard-00000.h5"]
     finally:

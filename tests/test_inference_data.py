@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from workflow.contract import PARAM_NAMES, TARGET_NAMES
+from workflow.h5io import OutputError, config_hash
 from workflow.inference.dataset import (
     DatasetError,
     compute_targets,
@@ -18,6 +20,7 @@ from workflow.inference.dataset import (
     read_prepared,
     write_prepared,
 )
+from workflow.inference.explain import ShapResult, read_shap, write_shap
 from workflow.inference.folds import assign_folds, split
 from workflow.inference.synthetic import write_synthetic_dataset
 
@@ -207,12 +210,101 @@ def test_folds_reject_bad_k():
 def test_prepared_roundtrip(good: Path, tmp_path: Path):
     data = load_dataset(good)
     fold = assign_folds(data.sample_id, 5, seed=1)
-    write_prepared(tmp_path / "p.h5", data, fold, {"source": str(good)})
+    write_prepared(tmp_path / "p.h5", data, fold, {"k_folds": 5, "seed": 1}, source=str(good))
     back, fold2 = read_prepared(tmp_path / "p.h5")
     np.testing.assert_array_equal(back.features, data.features)
     np.testing.assert_array_equal(back.targets, data.targets)
     np.testing.assert_array_equal(fold2, fold)
     assert back.feature_names == data.feature_names
+
+
+def _shap_result(n: int = 3, n_feat: int = 22) -> ShapResult:
+    rng = np.random.default_rng(0)
+    return ShapResult(
+        values=rng.normal(size=(n, n_feat, 4, 2)),
+        base_values=rng.normal(size=(n, 4, 2)),
+        outputs=rng.normal(size=(n, 4, 2)),
+        rows=rng.normal(size=(n, n_feat)),
+        sample_id=np.arange(n, dtype=np.int64),
+        meta={"n_rows": n},
+    )
+
+
+def _write_prepared(good: Path):
+    data = load_dataset(good)
+    fold = assign_folds(data.sample_id, 5, seed=1)
+    return lambda path, config, **kw: write_prepared(path, data, fold, config, **kw)
+
+
+def _write_shap(good: Path):
+    names = [f"f{i}" for i in range(22)]
+    return lambda path, config, **kw: write_shap(path, _shap_result(), names, list(TARGET_NAMES), config, **kw)
+
+
+WRITERS = {"prepared": _write_prepared, "shap": _write_shap}
+
+
+@pytest.mark.parametrize("kind", list(WRITERS))
+def test_inference_outputs_carry_provenance(good: Path, tmp_path: Path, kind: str):
+    config = {"k_folds": 5, "seed": 1}
+    path = tmp_path / f"{kind}.h5"
+    WRITERS[kind](good)(path, config, source="x.h5", seed=1)
+    with h5py.File(path) as fh:
+        attrs = dict(fh.attrs)
+    assert attrs["config_hash"] == config_hash(config)
+    assert attrs["git_commit"] and attrs["package_versions"] and attrs["schema_version"]
+    assert attrs["source"] == "x.h5" and attrs["seed"] == 1
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]  # no temporary file left
+
+
+class _Unstorable:
+    """An attribute value that h5py cannot store: the write fails inside the writer."""
+
+
+@pytest.mark.parametrize("kind", list(WRITERS))
+def test_failed_inference_write_leaves_no_file_and_keeps_the_old_one(good: Path, tmp_path: Path, kind: str):
+    write = WRITERS[kind](good)
+    fresh = tmp_path / f"fresh-{kind}.h5"
+    with pytest.raises(TypeError):
+        write(fresh, {"seed": 1}, bad=_Unstorable())
+    assert not fresh.exists()
+
+    old = tmp_path / f"old-{kind}.h5"
+    write(old, {"seed": 1})
+    before = old.read_bytes()
+    with pytest.raises(TypeError):
+        write(old, {"seed": 2}, bad=_Unstorable())
+    assert old.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if kind in p.name) == [old.name]  # no temporary file left
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    with pytest.raises(OutputError, match="nothing was replaced"):
+        write(blocked / f"{kind}.h5", {"seed": 1})  # its folder cannot be created
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+@pytest.mark.parametrize("kind", list(WRITERS))
+def test_inference_write_into_read_only_folder_is_a_clear_error(good: Path, tmp_path: Path, kind: str):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(OutputError, match="permission denied"):
+            WRITERS[kind](good)(folder / f"{kind}.h5", {"seed": 1})
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o700)
+
+
+def test_shap_file_roundtrip(tmp_path: Path):
+    res = _shap_result()
+    names = [f"f{i}" for i in range(22)]
+    write_shap(tmp_path / "s.h5", res, names, list(TARGET_NAMES), {"shap": {}}, fold=0)
+    back = read_shap(tmp_path / "s.h5")
+    np.testing.assert_array_equal(back["values"], res.values)
+    assert back["feature_names"] == names and back["target_names"] == list(TARGET_NAMES)
+    assert back["meta"] == res.meta
 
 
 SNAKEFILE = """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,18 +10,30 @@ import numpy as np
 import pytest
 import torch
 
+from workflow.config import validate_schema
 from workflow.inference.dataset import load_dataset
-from workflow.inference.explain import ShapConfig, explain_fold, read_shap, write_shap
+from workflow.inference.explain import ShapConfig, explain_fold, read_shap, shap_cost_evaluations, write_shap
 from workflow.inference.flowsampling import fixed_noise_sampler
 from workflow.inference.folds import assign_folds, split
 from workflow.inference.functionals import PosteriorFunctionals
-from workflow.inference.metrics import fold_metrics, summarise
+from workflow.inference.metrics import MetricsConfig, fold_metrics, summarise
 from workflow.inference.npe import NPEConfig, load_model, prior_target_bounds, save_model, train_fold
-from workflow.inference.synthetic import DEFAULT_BOUNDS, write_synthetic_dataset
+from workflow.inference.synthetic import write_synthetic_dataset
 
-TINY = NPEConfig(
-    hidden_features=16, num_transforms=2, training_batch_size=64, max_num_epochs=8, stop_after_epochs=4
+#: the schema's defaults of every key (an empty config, validated)
+DEFAULTS = validate_schema({})
+INFERENCE = DEFAULTS["inference"]
+TINY = dataclasses.replace(
+    NPEConfig.from_config(INFERENCE["npe"]),
+    hidden_features=16,
+    num_transforms=2,
+    training_batch_size=64,
+    max_num_epochs=8,
+    stop_after_epochs=4,
 )
+SHAP = ShapConfig.from_config(INFERENCE["shap"])
+#: PosteriorFunctionals settings that the config decides, at the schema's defaults
+CRN = {"leakage": SHAP.leakage, "qmc_draws": SHAP.qmc_draws}
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +75,8 @@ def test_retraining_with_same_seed_gives_same_model_and_metrics(data, trained):
     m2 = train_fold(d.features[train], d.targets[train], TINY, seed=11, fold=0, threads=1)
     for (k, a), b in zip(m1.net.state_dict().items(), m2.net.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
-    kw = dict(target_names=list(d.target_names), seed=11, fold=0, n_samples=200, max_rows=60)
+    mcfg = dataclasses.replace(MetricsConfig.from_config(INFERENCE["metrics"]), n_posterior_samples=200, max_rows=60)
+    kw = dict(target_names=list(d.target_names), cfg=mcfg, seed=11, fold=0)
     r1 = fold_metrics(m1, d.features[test], d.targets[test], d.targets[train], **kw)
     r2 = fold_metrics(m2, d.features[test], d.targets[test], d.targets[train], **kw)
     assert r1 == r2
@@ -98,7 +112,7 @@ def test_standardisation_uses_training_folds_only(data, trained):
 
 
 def test_prior_bounds_of_ei_net():
-    low, high = prior_target_bounds({k: list(v) for k, v in DEFAULT_BOUNDS.items()})
+    low, high = prior_target_bounds(DEFAULTS["prior"])
     # (J_EE/J_EI)/(J_IE/J_II) = J_EE*J_II/(J_EI*J_IE): extremes 0.5*1/(40*4) and 4*40/(1*0.5)
     assert low[0] == pytest.approx(0.5 / 160) and high[0] == pytest.approx(320.0)
     np.testing.assert_array_equal(low[1:], [0.1, 0.1, 10.0])
@@ -133,16 +147,16 @@ def test_functionals_deterministic_batch_invariant_and_in_support(data, trained)
     d, _ = data
     m, _ = trained
     x = m.standardise(d.features[:40]).numpy()
-    f = PosteriorFunctionals(m, n_draws=64, seed=3, fold=0)
+    f = PosteriorFunctionals(m, n_draws=64, seed=3, fold=0, **CRN)
     a = f.evaluate(x)
     assert a.shape == (40, 4, 2)
-    np.testing.assert_array_equal(a, PosteriorFunctionals(m, n_draws=64, seed=3, fold=0).evaluate(x))
+    np.testing.assert_array_equal(a, PosteriorFunctionals(m, n_draws=64, seed=3, fold=0, **CRN).evaluate(x))
     np.testing.assert_allclose(f.evaluate(x[5:6]), a[5:6], rtol=1e-5, atol=1e-6)  # same z whatever the batch
-    f_small = PosteriorFunctionals(m, n_draws=64, seed=3, fold=0, max_flow_batch=64 * 7)
+    f_small = PosteriorFunctionals(m, n_draws=64, seed=3, fold=0, max_flow_batch=64 * 7, **CRN)
     np.testing.assert_allclose(f_small.evaluate(x), a, rtol=1e-5, atol=1e-6)
     assert (a[:, :, 0] >= m.low).all() and (a[:, :, 0] <= m.high).all()
     assert (a[:, :, 1] >= 0).all()
-    c = PosteriorFunctionals(m, n_draws=64, seed=3, fold=0, leakage="clamp").evaluate(x)
+    c = PosteriorFunctionals(m, n_draws=64, seed=3, fold=0, **{**CRN, "leakage": "clamp"}).evaluate(x)
     assert (c[:, :, 0] >= m.low).all() and (c[:, :, 0] <= m.high).all()
 
 
@@ -151,7 +165,7 @@ def test_functionals_agree_with_sbi_posterior(data, trained):
     d, _ = data
     m, _ = trained
     x = m.standardise(d.features[:3])
-    f = PosteriorFunctionals(m, n_draws=4096, seed=3, fold=0).evaluate(x.numpy())
+    f = PosteriorFunctionals(m, n_draws=4096, seed=3, fold=0, **CRN).evaluate(x.numpy())
     torch.manual_seed(0)
     s = m.posterior().sample_batched((8000,), x, show_progress_bars=False).numpy()  # (S, 3, 4)
     sd = s.std(0)
@@ -179,13 +193,13 @@ def test_shap_fold_shapes_additivity_and_file(data, trained, tmp_path: Path):
     d, fold = data
     train, test = split(fold, 0)
     m, _ = trained
-    cfg = ShapConfig(n_rows=6, n_draws=16, n_background=4, n_permutations=1, convergence_rows=2)
+    cfg = dataclasses.replace(SHAP, n_rows=6, n_draws=16, n_background=4, n_permutations=1, convergence_rows=2)
     res = explain_fold(m, d.features[test], d.sample_id[test], d.features[train], cfg, seed=11, fold=0)
     assert res.values.shape == (6, 22, 4, 2)
     np.testing.assert_allclose(res.values.sum(1) + res.base_values, res.outputs, atol=1e-6)
     assert set(res.sample_id) <= set(d.sample_id[test])
     assert "convergence" in res.meta
-    write_shap(tmp_path / "shap.h5", res, list(d.feature_names), list(d.target_names))
+    write_shap(tmp_path / "shap.h5", res, list(d.feature_names), list(d.target_names), {"shap": {}, "seed": 11})
     back = read_shap(tmp_path / "shap.h5")
     np.testing.assert_array_equal(back["values"], res.values)
     assert back["feature_names"] == list(d.feature_names) and back["functional_names"] == ["mean", "iqr"]
@@ -193,10 +207,83 @@ def test_shap_fold_shapes_additivity_and_file(data, trained, tmp_path: Path):
     np.testing.assert_array_equal(again.values, res.values)  # seeded: rows, background, draws, permutations
 
 
+def test_shap_cost_evaluations_counts_every_flow_evaluation(data, trained, monkeypatch):
+    """The cost formula equals the flow evaluations (x, base draw) of a fold's SHAP job, exactly."""
+    import workflow.inference.functionals as functionals
+
+    d, fold = data
+    train, test = split(fold, 0)
+    m, _ = trained
+    count = [0]
+
+    def counting(net, fast=True):
+        sample = fixed_noise_sampler(net, fast=fast)
+
+        def run(x, z):
+            count[0] += len(x) * len(z)
+            return sample(x, z)
+
+        return run
+
+    monkeypatch.setattr(functionals, "fixed_noise_sampler", counting)
+    for conv in (0, 2):
+        section = {**INFERENCE["shap"], "n_rows": 5, "n_draws": 8, "n_background": 3, "n_permutations": 2}
+        section["convergence_rows"] = conv
+        count[0] = 0
+        explain_fold(m, d.features[test], d.sample_id[test], d.features[train], ShapConfig.from_config(section), 11, 0)
+        assert count[0] == shap_cost_evaluations(section, d.features.shape[1]), conv
+
+
+def test_shap_cost_evaluations_of_the_schema_defaults():
+    sec, f = INFERENCE["shap"], 22  # the schema's defaults, 22 catch22 features
+    n, p, b, s, c = (sec[k] for k in ("n_rows", "n_permutations", "n_background", "n_draws", "convergence_rows"))
+    main = s * (n * p * (2 * f + 1) * b + (n - 1) * (f + 1) * b + n)
+    check = 4 * s * (c * 2 * p * (2 * f + 1) * b + (c - 1) * (f + 1) * b)
+    assert shap_cost_evaluations(INFERENCE["shap"], f) == main + check
+    assert shap_cost_evaluations({**INFERENCE["shap"], "convergence_rows": 0}, f) == main
+    with pytest.raises(ValueError, match="inference.shap.n_draws is missing"):
+        shap_cost_evaluations({k: v for k, v in INFERENCE["shap"].items() if k != "n_draws"}, f)
+
+
+@pytest.mark.parametrize("cls", [NPEConfig, MetricsConfig, ShapConfig])
+def test_settings_come_from_the_validated_section_only(cls):
+    key = cls.KEY.split(".")[-1]
+    section = INFERENCE[key]
+    cfg = cls.from_config(section)
+    assert dataclasses.asdict(cfg) == section  # every field is a key of the schema's section, and back
+    first = next(iter(section))
+    with pytest.raises(ValueError, match=rf"^{cls.KEY}\.{first} is missing"):
+        cls.from_config({k: v for k, v in section.items() if k != first})
+    with pytest.raises(ValueError, match=rf"^{cls.KEY}\.bogus: unknown key"):
+        cls.from_config({**section, "bogus": 1})
+    with pytest.raises(TypeError):
+        cls()  # no defaults outside the schema
+
+
+@pytest.mark.parametrize(
+    "cls,key,value",
+    [
+        (NPEConfig, "hidden_features", 0),
+        (NPEConfig, "density_estimator", "mdn"),
+        (NPEConfig, "validation_fraction", 1.0),
+        (NPEConfig, "max_num_epochs", 0),
+        (MetricsConfig, "max_rows", 0),
+        (ShapConfig, "n_draws", 2),
+        (ShapConfig, "leakage", "drop"),
+        (ShapConfig, "convergence_rows", -1),
+    ],
+)
+def test_settings_constructors_name_the_bad_key(cls, key, value):
+    section = {**INFERENCE[cls.KEY.split(".")[-1]], key: value}
+    with pytest.raises(ValueError, match=rf"^{cls.KEY}\.{key} must"):
+        cls.from_config(section)
+
+
 @pytest.mark.parametrize("estimator", ["nsf", "maf_rqs", "zuko_maf", "zuko_nsf"])
 def test_other_estimators_store_reload_and_fix_base_draws(data, estimator, tmp_path: Path):
     d, _ = data
-    cfg = NPEConfig(
+    cfg = dataclasses.replace(
+        NPEConfig.from_config(INFERENCE["npe"]),
         density_estimator=estimator,
         hidden_features=8,
         num_transforms=2,
@@ -208,7 +295,7 @@ def test_other_estimators_store_reload_and_fix_base_draws(data, estimator, tmp_p
     back = load_model(tmp_path / "m.pt", tmp_path / "m.json")
     x = m.standardise(d.features[300:305])
     th = torch.as_tensor(d.targets[300:305], dtype=torch.float32)[None]
-    f = PosteriorFunctionals(back, n_draws=16, seed=1)
+    f = PosteriorFunctionals(back, n_draws=16, seed=1, fold=0, **CRN)
     with torch.no_grad():
         torch.testing.assert_close(back.net.log_prob(th, x), m.net.log_prob(th, x))
         theta = f.draws(x)

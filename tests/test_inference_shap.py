@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
+from workflow.config import validate_schema
 from workflow.inference.dataset import load_dataset
 from workflow.inference.explain import ShapConfig, explain_fold
 from workflow.inference.folds import assign_folds, split
@@ -25,17 +28,28 @@ def merged(tmp_path_factory):
     planted = write_synthetic_dataset(path, 3000, seed=21)
     d = load_dataset(path)
     fold = assign_folds(d.sample_id, K, seed=5)
-    npe = NPEConfig(
-        hidden_features=32, num_transforms=3, training_batch_size=64, max_num_epochs=40, stop_after_epochs=8
+    defaults = validate_schema({})["inference"]  # the schema's defaults, then this test's sizes
+    npe = dataclasses.replace(
+        NPEConfig.from_config(defaults["npe"]),
+        hidden_features=32,
+        num_transforms=3,
+        training_batch_size=64,
+        max_num_epochs=40,
+        stop_after_epochs=8,
     )
-    shap_cfg = ShapConfig(n_rows=24, n_draws=32, n_background=8, n_permutations=1, convergence_rows=0)
+    shap_cfg = dataclasses.replace(
+        ShapConfig.from_config(defaults["shap"]),
+        n_rows=24,
+        n_draws=32,
+        n_background=8,
+        n_permutations=1,
+        convergence_rows=0,
+    )
     per_fold = []
     for k in range(K):
         train, test = split(fold, k)
         m = train_fold(d.features[train], d.targets[train], npe, seed=5, fold=k)
-        res = explain_fold(
-            m, d.features[test], d.sample_id[test], d.features[train], shap_cfg, seed=5, fold=k
-        )
+        res = explain_fold(m, d.features[test], d.sample_id[test], d.features[train], shap_cfg, seed=5, fold=k)
         per_fold.append(fold_importance(res.values))
     table = merge_importance(per_fold, list(d.feature_names), list(d.target_names), ["mean", "iqr"])
     return d, planted, per_fold, table
@@ -56,9 +70,7 @@ def test_planted_feature_dominates_noise(merged):
     noise = [n for i, n in enumerate(d.feature_names) if i not in planted.values()]
     for t, f in planted.items():
         for func in ("mean", "iqr"):
-            sub = table[(table["target"] == d.target_names[t]) & (table["functional"] == func)].set_index(
-                "feature"
-            )
+            sub = table[(table["target"] == d.target_names[t]) & (table["functional"] == func)].set_index("feature")
             assert sub.loc[d.feature_names[f], "mean_abs_shap"] > 2 * sub.loc[noise, "mean_abs_shap"].max()
 
 

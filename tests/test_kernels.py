@@ -1,4 +1,4 @@
-"""Tests of the LFP-proxy kernels (workflow.kernels, scripts/compute_kernels.py).
+"""Tests of the LFP-proxy kernels (workflow.simulation.kernels, scripts/compute_kernels.py).
 
 The fast tests use dt = 0.25 ms and tau = 20 ms (161 samples, a few seconds with NEURON);
 the campaign's resolution (dt = 2^-4 ms, tau = 100 ms) is covered by a slow test.
@@ -26,10 +26,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workflow import kernels as K
+from workflow import contract
+from workflow.simulation import kernels as K
+from workflow.simulation.kernels import reference_network as RN
 
 REPO = Path(__file__).resolve().parent.parent
 DT, TAU = 0.25, 20.0
+#: presynaptic rates (Hz) of the tests: the best-fit point network's (schema defaults of kernels.nu_E_hz, nu_I_hz)
+NU_X_HZ = {"E": 6.5, "I": 9.6}
 N = 2 * round(TAU / DT) + 1
 LAG0 = round(TAU / DT)
 
@@ -42,7 +46,7 @@ def _seed():
 
 @pytest.fixture(scope="module")
 def small_kernels() -> dict[str, np.ndarray]:
-    return K.compute_kernels(K.ReferenceNetwork(), DT, TAU, K.DEFAULT_NU_X_HZ)
+    return K.compute_kernels(K.ReferenceNetwork(), DT, TAU, NU_X_HZ)
 
 
 # -- parameters and validation ---------------------------------------------------------------
@@ -91,7 +95,7 @@ def test_synapse_placement_validates():
 @pytest.mark.parametrize("nu", [{"E": 1.0}, {"E": 1.0, "I": -2.0}, {"E": float("nan"), "I": 1.0}])
 def test_rates_are_checked(nu):
     with pytest.raises(ValueError, match="nu_X"):
-        K.check_rates(nu)
+        RN.check_rates(nu)
 
 
 def test_n_lags():
@@ -104,37 +108,37 @@ def test_n_lags():
 
 def test_dt_that_lfpykernels_cannot_grid_is_rejected():
     with pytest.raises(ValueError, match="power-of-two"):
-        K.compute_kernels(K.ReferenceNetwork(), 0.1, 20.0, K.DEFAULT_NU_X_HZ)
+        K.compute_kernels(K.ReferenceNetwork(), 0.1, 20.0, NU_X_HZ)
 
 
 def test_active_cells_are_not_implemented():
     with pytest.raises(NotImplementedError, match="passive"):
-        K.compute_kernels(K.ReferenceNetwork(passive=False), DT, TAU, K.DEFAULT_NU_X_HZ)
+        K.compute_kernels(K.ReferenceNetwork(passive=False), DT, TAU, NU_X_HZ)
 
 
 def test_exp2syn_area():
     # numerical integral of the peak-normalised double exponential
     t = np.arange(0, 200, 1e-3)
     g = np.exp(-t / 9.0) - np.exp(-t / 0.1)
-    assert K.exp2syn_area_ms(0.1, 9.0) == pytest.approx(g.sum() * 1e-3 / g.max(), rel=1e-4)
+    assert RN.exp2syn_area_ms(0.1, 9.0) == pytest.approx(g.sum() * 1e-3 / g.max(), rel=1e-4)
 
 
 # -- resting potentials ----------------------------------------------------------------------
 
 
 def test_resting_potentials_lie_between_reversal_potentials():
-    v = K.resting_potentials(K.ReferenceNetwork(), K.DEFAULT_NU_X_HZ)
-    for pop in K.POPULATIONS:
+    v = K.resting_potentials(K.ReferenceNetwork(), NU_X_HZ)
+    for pop in contract.POPULATIONS:
         assert -80.0 < v[pop] < -60.0
     # more inhibition pulls V_rest towards E_I = -80 mV, more excitation towards 0 mV
     v_inh = K.resting_potentials(K.ReferenceNetwork(), {"E": 6.5, "I": 40.0})
     v_exc = K.resting_potentials(K.ReferenceNetwork(), {"E": 40.0, "I": 9.6})
-    assert all(v_inh[p] < v[p] < v_exc[p] for p in K.POPULATIONS)
+    assert all(v_inh[p] < v[p] < v_exc[p] for p in contract.POPULATIONS)
 
 
 def test_resting_potentials_override():
     p = K.ReferenceNetwork(vrest_mV={"E": -65.0, "I": -64.0})
-    assert K.resting_potentials(p, K.DEFAULT_NU_X_HZ) == {"E": -65.0, "I": -64.0}
+    assert K.resting_potentials(p, NU_X_HZ) == {"E": -65.0, "I": -64.0}
 
 
 # -- the mechanism ---------------------------------------------------------------------------
@@ -145,7 +149,7 @@ def test_current_synapse_with_positive_weight_depolarises():
 
     K.ensure_mechanisms()
     cell = LFPy.TemplateCell(
-        delete_sections=True, tstop=20.0, dt=DT, **K._cell_parameters(K.ReferenceNetwork(), "E", -70.0)
+        delete_sections=True, tstop=20.0, dt=DT, **RN._cell_parameters(K.ReferenceNetwork(), "E", -70.0)
     )
     syn = LFPy.Synapse(cell, idx=0, syntype="Exp2SynI", weight=0.1, tau1=0.2, tau2=1.8, record_current=True)
     syn.set_spike_times(np.array([5.0]))
@@ -159,7 +163,7 @@ def test_current_synapse_with_positive_weight_depolarises():
 
 
 def test_kernel_shape_and_finite(small_kernels):
-    assert tuple(small_kernels) == K.KERNEL_NAMES
+    assert tuple(small_kernels) == contract.PATHWAY_NAMES
     for name, h in small_kernels.items():
         assert h.dtype == np.float64 and h.shape == (N,), name
         assert np.all(np.isfinite(h)), name
@@ -180,27 +184,27 @@ def test_kernel_signs(small_kernels):
         # and it comes within a few ms of the spike (delay plus synaptic time constants)
         assert 0.3 < (h.argmin() - LAG0) * DT < 10.0, name
     # the long, asymmetric E cell makes far larger dipoles than the symmetric I cell
-    for pre in K.POPULATIONS:
+    for pre in contract.POPULATIONS:
         assert abs(small_kernels[f"{pre}_to_E"]).max() > 5 * abs(small_kernels[f"{pre}_to_I"]).max()
 
 
 def test_kernels_are_deterministic(small_kernels):
-    again = K.compute_kernels(K.ReferenceNetwork(), DT, TAU, K.DEFAULT_NU_X_HZ)
-    for name in K.KERNEL_NAMES:
+    again = K.compute_kernels(K.ReferenceNetwork(), DT, TAU, NU_X_HZ)
+    for name in contract.PATHWAY_NAMES:
         np.testing.assert_array_equal(again[name], small_kernels[name])
 
 
 def test_kernel_is_linear_in_the_weight_and_flips_with_the_driving_force():
     """Fixed V_rest, no g_eff: the kernel scales with w (E_rev - V_rest)."""
     base = K.ReferenceNetwork(vrest_mV={"E": -70.0, "I": -70.0}, g_eff=False)
-    h = K.compute_kernels(base, DT, 10.0, K.DEFAULT_NU_X_HZ)
+    h = K.compute_kernels(base, DT, 10.0, NU_X_HZ)
     w = dict(base.weight_uS, E_to_E=2 * base.weight_uS["E_to_E"])
-    doubled = K.compute_kernels(dataclasses.replace(base, weight_uS=w), DT, 10.0, K.DEFAULT_NU_X_HZ)
+    doubled = K.compute_kernels(dataclasses.replace(base, weight_uS=w), DT, 10.0, NU_X_HZ)
     np.testing.assert_allclose(doubled["E_to_E"], 2 * h["E_to_E"], rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(doubled["I_to_E"], h["I_to_E"])
     # an "excitatory" reversal potential 70 mV below V_rest reverses the E kernels exactly
     e_rev = dict(base.syn_e_rev_mV, E=-140.0)
-    flipped = K.compute_kernels(dataclasses.replace(base, syn_e_rev_mV=e_rev), DT, 10.0, K.DEFAULT_NU_X_HZ)
+    flipped = K.compute_kernels(dataclasses.replace(base, syn_e_rev_mV=e_rev), DT, 10.0, NU_X_HZ)
     np.testing.assert_allclose(flipped["E_to_E"], -h["E_to_E"], rtol=1e-9, atol=1e-12)
 
 
@@ -208,7 +212,7 @@ def test_kernel_is_linear_in_the_weight_and_flips_with_the_driving_force():
 
 
 def _attrs() -> dict:
-    return K.kernel_attrs(K.ReferenceNetwork(), DT, TAU, K.DEFAULT_NU_X_HZ)
+    return K.kernel_attrs(K.ReferenceNetwork(), DT, TAU, NU_X_HZ)
 
 
 def test_h5_round_trip(tmp_path, small_kernels):
@@ -218,8 +222,8 @@ def test_h5_round_trip(tmp_path, small_kernels):
     attrs = _attrs()
     K.write_kernels(path, small_kernels, attrs)
     kernels, read = K.read_kernels(path)
-    assert list(kernels) == list(K.KERNEL_NAMES)
-    for name in K.KERNEL_NAMES:
+    assert list(kernels) == list(contract.PATHWAY_NAMES)
+    for name in contract.PATHWAY_NAMES:
         np.testing.assert_array_equal(kernels[name], small_kernels[name])
     assert read["dt_ms"] == DT and read["tau_ms"] == TAU and read["lag0_index"] == LAG0
     assert read["probe"] == "current dipole moment z" and read["passive"] is True
@@ -229,7 +233,7 @@ def test_h5_round_trip(tmp_path, small_kernels):
     assert json.loads(read["package_versions"])["lfpykernels"] == "0.2.0"
     assert json.loads(read["reference_network"])["weight_uS"]["I_to_E"] == 4.5e-3
     with h5py.File(path) as f:
-        for (pre, post), name in zip(K.PATHWAYS, K.KERNEL_NAMES, strict=True):
+        for (pre, post), name in zip(contract.PATHWAYS, contract.PATHWAY_NAMES, strict=True):
             assert f[name].attrs["pre"] == pre and f[name].attrs["post"] == post
             assert f[name].attrs["units"] == "nA um"
     assert [p.name for p in path.parent.iterdir()] == ["kernels.h5"]  # no temporary left
@@ -277,15 +281,17 @@ def test_rule_script(tmp_path):
     script = REPO / "scripts" / "compute_kernels.py"
     code = (
         "import runpy, types\n"
-        "params = types.SimpleNamespace(dt_ms=0.5, tau_ms=10.0, active=False, nu_E_hz=None, nu_I_hz=3.0)\n"
-        f"sm = types.SimpleNamespace(log=[{str(log)!r}], output=[{str(out)!r}], params=params)\n"
+        "kcfg = {'tau_ms': 10.0, 'active': False, 'nu_E_hz': 6.5, 'nu_I_hz': 3.0}\n"
+        "cfg = {'simulation': {'dt_ms': 0.5}, 'kernels': kcfg}\n"
+        "params = types.SimpleNamespace(config=cfg)\n"
+        f"sm = types.SimpleNamespace(log=[{str(log)!r}], output=[{str(out)!r}], params=params, rule='kernels')\n"
         f"runpy.run_path({str(script)!r}, init_globals={{'snakemake': sm}})\n"
     )
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr + log.read_text() if log.exists() else run.stderr
     kernels, attrs = K.read_kernels(out)
     assert attrs["dt_ms"] == 0.5 and attrs["tau_ms"] == 10.0
-    assert attrs["nu_E_hz"] == K.DEFAULT_NU_X_HZ["E"] and attrs["nu_I_hz"] == 3.0
+    assert attrs["nu_E_hz"] == NU_X_HZ["E"] and attrs["nu_I_hz"] == 3.0
     assert all(h.shape == (41,) for h in kernels.values())
     assert "wrote" in log.read_text()
 
@@ -293,7 +299,7 @@ def test_rule_script(tmp_path):
 @pytest.mark.slow
 def test_campaign_resolution():
     """dt = 2^-4 ms, tau = 100 ms: 3201 samples, decayed to ~0 at the far end."""
-    h = K.compute_kernels(K.ReferenceNetwork(), 2**-4, 100.0, K.DEFAULT_NU_X_HZ)
+    h = K.compute_kernels(K.ReferenceNetwork(), 2**-4, 100.0, NU_X_HZ)
     for name, k in h.items():
         assert k.shape == (3201,), name
         assert np.all(k[:1600] == 0.0), name

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from workflow.contract import FEATURE_NAMES
-from workflow.features import catch22
-from workflow.lfp import lfp_proxy, pathway_name, presynaptic_kernels
+from workflow.contract import FEATURE_NAMES, pathway_name
+from workflow.simulation.features import catch22
+from workflow.simulation.lfp import lfp_proxy, presynaptic_kernels
 
 
 def _kernels(n_half=80, dt=0.0625):

@@ -86,7 +86,7 @@ def test_snakemake_mpi_ranks_2_identical_to_serial(serial):
 
 FAILING = """
 import sys
-import workflow.shards as shards
+import workflow.simulation.shards as shards
 
 run_sample = shards.run_sample
 
@@ -127,5 +127,5 @@ def test_wrong_number_of_ranks_is_refused(serial):
     )  # fmt: skip
     assert res.returncode == 1
     assert "expected 2 MPI ranks but MPI.COMM_WORLD has 1" in res.stderr
-    assert "workflow.shards: sample" not in res.stderr  # refused before simulating
+    assert "workflow.simulation.shards: sample" not in res.stderr  # refused before simulating
     assert not out.exists()

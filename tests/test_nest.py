@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from workflow.network import NetworkParams, make_theta
-from workflow.sim import SimSettings, rates_from_counts, simulate
+from workflow.simulation.network import NetworkParams, make_theta
+from workflow.simulation.simulators import SimSettings, rates_from_counts, simulate
 
-SHORT = SimSettings(tstop_ms=400.0, transient_ms=100.0, threads=1)
+SHORT = SimSettings(tstop_ms=400.0, transient_ms=100.0, dt_ms=0.0625, threads=1, brian2_target="cpp_standalone")
 
 
 def test_tiny_network_has_plausible_rates():
@@ -29,7 +29,15 @@ def test_same_seed_same_spikes_other_seed_differs():
 def test_runaway_is_stopped_early():
     net = NetworkParams(scale=0.02)
     theta = make_theta({"J_EE": 40.0, "J_IE": 40.0, "J_EI": -0.5, "J_II": -0.5, "J_ext": 80.0})
-    settings = SimSettings(tstop_ms=1000.0, transient_ms=100.0, abort_rate_hz=150.0, chunk_ms=50.0)
+    settings = SimSettings(
+        tstop_ms=1000.0,
+        transient_ms=100.0,
+        dt_ms=0.0625,
+        threads=1,
+        brian2_target="cpp_standalone",
+        abort_rate_hz=150.0,
+        chunk_ms=50.0,
+    )
     res = simulate(theta, net, settings, seed=1)
     assert res.aborted and res.t_done_ms < 1000.0
 
@@ -47,7 +55,7 @@ def test_unknown_parameter_is_named():
 @pytest.mark.slow
 def test_scaled_best_fit_rates_within_25_percent_of_full_network():
     """The default local scale keeps the best fit's E and I rates within 25% of the full network."""
-    settings = SimSettings(tstop_ms=1500.0, transient_ms=500.0, threads=2)
+    settings = SimSettings(tstop_ms=1500.0, transient_ms=500.0, dt_ms=0.0625, threads=2, brian2_target="cpp_standalone")
     full = simulate(make_theta(), NetworkParams(scale=1.0), settings, seed=1)
     for scale in (0.05, 0.1):
         scaled = simulate(make_theta(), NetworkParams(scale=scale), settings, seed=1)

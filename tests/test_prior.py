@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from workflow.contract import PARAM_NAMES
-from workflow.prior import Prior, network_seed
+from workflow.seeds import network_seed
+from workflow.simulation.prior import Prior
 
 BOUNDS = {
     "J_EE": (0.5, 4.0), "J_IE": (0.5, 4.0), "J_EI": (-40.0, -1.0), "J_II": (-40.0, -1.0),

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 from helpers import write_exp_kernels
 
-from workflow.aggregate import ShardError, aggregate, check_against_draws
 from workflow.config import load_config
 from workflow.contract import FEATURE_NAMES, PARAM_NAMES, RATE_NAMES, Status
-from workflow.draws import write_draws
-from workflow.h5io import atomic_h5, read_names
-from workflow.shards import run_shard
+from workflow.h5io import atomic_h5
+from workflow.simulation.aggregate import ShardError, aggregate, check_against_draws
+from workflow.simulation.draws import write_draws
+from workflow.simulation.shards import run_shard
+from workflow.table import read_names
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = {

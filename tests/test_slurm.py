@@ -103,8 +103,12 @@ def test_profile_is_for_the_slurm_executor():
     for res in resources:
         assert not ("mem_mb" in res and "mem_mb_per_cpu" in res), res
     defaults = profile["default-resources"]
-    for key in ("slurm_partition", "slurm_account", "runtime", "mem_mb", "cpus_per_task"):
+    for key in ("runtime", "mem_mb", "cpus_per_task"):
         assert key in defaults, key
+    # partition and account stay unset (SLURM's defaults apply), with the lines to set them shown
+    for key in ("slurm_partition", "slurm_account"):
+        assert key not in defaults, key
+        assert re.search(rf"^  # {key}: ", USER_PROFILE.read_text(), re.M), key
 
 
 def test_profile_lets_all_paper_shards_out_in_one_batch():

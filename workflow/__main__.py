@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from workflow.config import ConfigError, load_config
+from workflow.config import ConfigError, load_config, validate_config
 
 
 def _parse_params(items: list[str]) -> dict[str, float]:
-    from workflow.network import make_theta
+    from workflow.simulation.network import make_theta
 
     overrides = {}
     for item in items:
@@ -40,7 +40,7 @@ def _parse_params(items: list[str]) -> dict[str, float]:
 
 def _ensure_kernels(cfg: dict, path: Path) -> Path:
     """Use ``path`` if it exists and matches dt; otherwise compute kernels there."""
-    from workflow.kernels import kernels_from_config, read_kernels, write_kernels
+    from workflow.simulation.kernels import kernels_from_config, read_kernels, write_kernels
 
     if path.exists():
         _, attrs = read_kernels(path)
@@ -71,8 +71,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from workflow import h5io
     from workflow.config import simulation_config
     from workflow.contract import FEATURE_NAMES, PARAM_NAMES
-    from workflow.kernels import read_kernels
-    from workflow.shards import SampleContext, run_sample, write_shard
+    from workflow.simulation.kernels import read_kernels
+    from workflow.simulation.sample import SampleContext, run_sample
+    from workflow.simulation.shards import write_shard
 
     theta = _parse_params(args.param)
     overrides: dict = {"simulation": {}, "network": {}}
@@ -109,15 +110,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_shard(args: argparse.Namespace) -> int:
     from workflow.h5io import OutputError
-    from workflow.shards import TaskFarmError, abort_on_error, check_task_farm, run_shard
+    from workflow.simulation.shards import run_shard
+    from workflow.simulation.taskfarm import TaskFarmError, abort_on_error, check_task_farm
 
-    if args.config_json:
-        cfg = json.loads(args.config_json)
-    else:
-        try:
+    try:
+        if args.config_json:
+            try:
+                cfg = validate_config(json.loads(args.config_json))
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"--config-json is not valid JSON: {exc}") from None
+        else:
             cfg = load_config(args.configfile or [])
-        except ConfigError as exc:
-            raise SystemExit(f"error: {exc}") from None
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
     comm = None
     if args.mpi:
         from mpi4py import MPI

@@ -8,14 +8,12 @@ naming the offending key, before any job starts.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import yaml
-
-from workflow.contract import PARAM_NAMES
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "config.yaml"
@@ -43,42 +41,120 @@ def _with_defaults(validator_class):
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
+def _resolve(node: Mapping, schema: Mapping) -> Mapping:
+    """Follow a local ``$ref`` (``#/$defs/...``), merging the node's own keys over the target."""
+    ref = node.get("$ref")
+    if not ref:
+        return node
+    target: Any = schema
+    for part in ref.removeprefix("#/").split("/"):
+        target = target[part]
+    return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+
+
+_TYPE_CHECKS = {
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+    "string": lambda v: isinstance(v, str),
+}
+
+
+def coerce_types(value: Any, node: Mapping, schema: Mapping | None = None) -> Any:
+    """Convert strings to the types the schema expects, recursively; return the new value.
+
+    ``snakemake --config`` passes nested values as strings (YAML's BaseLoader), e.g.
+    ``campaign={"n_samples": 60}`` arrives as ``{"n_samples": "60"}``. A string is parsed as
+    YAML and kept in its parsed form only if that has one of the schema's types, so a
+    ``string`` key stays a string and a value that is not of the right type is left for the
+    validator to reject with its key named.
+    """
+    schema = node if schema is None else schema
+    node = _resolve(node, schema)
+    types = node.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    if isinstance(value, str) and types and "string" not in types:
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            return value
+        if any(_TYPE_CHECKS[t](parsed) for t in types):
+            value = parsed
+    if isinstance(value, dict) and "properties" in node:
+        props = node["properties"]
+        return {k: coerce_types(v, props[k], schema) if k in props else v for k, v in value.items()}
+    if isinstance(value, list) and isinstance(node.get("items"), Mapping):
+        return [coerce_types(v, node["items"], schema) for v in value]
+    return value
+
+
+def _error_message(err: jsonschema.ValidationError) -> str:
+    path = [str(p) for p in err.absolute_path]
+    if err.validator == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = sorted(set(err.instance) - set(allowed))
+        key = ".".join([*path, extra[0]]) if extra else ".".join(path) or "<top level>"
+        return f"config key {key!r}: unknown key (allowed here: {', '.join(allowed)})"
+    key = ".".join(path) or "<top level>"
+    return f"config key {key!r}: {err.message}"
+
+
 def validate_schema(cfg: dict) -> dict:
-    """Fill defaults into ``cfg`` (in place) and validate it against the schema."""
+    """Coerce string values to the schema's types, fill defaults and validate, in place.
+
+    Raises:
+        ConfigError: naming the first bad or unknown key.
+    """
     schema = load_schema()
+    coerced = coerce_types(cfg, schema)
+    cfg.clear()
+    cfg.update(coerced)
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     # Fill nested defaults: a first pass creates the sections, a second fills them.
     for _ in range(2):
         errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
-        err = errors[0]
-        key = ".".join(str(p) for p in err.absolute_path) or "<top level>"
-        raise ConfigError(f"config key {key!r}: {err.message}")
+        raise ConfigError(_error_message(errors[0]))
+    return cfg
+
+
+def validate_config(cfg: dict) -> dict:
+    """The one validation path of every config (Snakemake, the CLI, a shard's JSON): coerce
+    types, fill the schema's defaults, validate, then the checks that span keys. In place.
+
+    Raises:
+        ConfigError: naming the bad key.
+    """
+    validate_schema(cfg)
+    check_config(cfg)
     return cfg
 
 
 def check_config(cfg: Mapping) -> None:
-    """Checks that span several keys; raise :class:`ConfigError` naming the key."""
-    prior = cfg["prior"]
-    for name in PARAM_NAMES:
-        low, high = prior[name]
-        if not (math.isfinite(low) and math.isfinite(high)) or not low < high:
-            raise ConfigError(f"config key 'prior.{name}': low bound {low} must be below high bound {high}")
-    for name in ("J_EE", "J_IE", "J_ext", "tau_syn_E", "tau_syn_I"):
-        if prior[name][0] <= 0:
-            raise ConfigError(f"config key 'prior.{name}': bounds must be positive, got {prior[name]}")
-    for name in ("J_EI", "J_II"):
-        if prior[name][1] >= 0:
-            raise ConfigError(f"config key 'prior.{name}': inhibitory bounds must be negative, got {prior[name]}")
+    """Checks that span several keys, made by the constructors that use the keys (so each rule
+    is written once); raise :class:`ConfigError` naming the key."""
+    from workflow.simulation.crosscheck.run import crosscheck_config
+    from workflow.simulation.kernels.io import n_lags
+    from workflow.simulation.network import NetworkParams
+    from workflow.simulation.prior import Prior
+    from workflow.simulation.simulators import SimSettings
+
+    def check(what: str, build) -> None:
+        try:
+            build()
+        except (ValueError, KeyError) as exc:
+            msg = str(exc.args[0]) if exc.args else str(exc)
+            raise ConfigError(msg if msg.startswith(("config key", what)) else f"config key {what!r}: {msg}") from None
+
+    check("prior", lambda: Prior.from_config(cfg["prior"]))
+    check("simulation", lambda: SimSettings.from_config(cfg))
+    check("network", lambda: NetworkParams.from_config(cfg))
+    check("kernels.tau_ms", lambda: n_lags(cfg["simulation"]["dt_ms"], cfg["kernels"]["tau_ms"]))
+    check("crosscheck", lambda: SimSettings.from_config(crosscheck_config(cfg)))
     sim = cfg["simulation"]
-    if sim["transient_ms"] >= sim["tstop_ms"]:
-        raise ConfigError(
-            f"config key 'simulation.transient_ms': {sim['transient_ms']} must be below "
-            f"simulation.tstop_ms ({sim['tstop_ms']})"
-        )
-    steps = sim["tstop_ms"] / sim["dt_ms"]
-    if abs(steps - round(steps)) > 1e-6:
-        raise ConfigError(f"config key 'simulation.tstop_ms': {sim['tstop_ms']} is not a multiple of dt_ms")
     if sim["min_rate_hz"] >= sim["max_rate_hz"]:
         raise ConfigError("config key 'simulation.min_rate_hz': must be below simulation.max_rate_hz")
     analysed = (sim["tstop_ms"] - sim["transient_ms"]) / (sim["dt_ms"] * cfg["lfp"]["decimate"])
@@ -87,11 +163,6 @@ def check_config(cfg: Mapping) -> None:
             f"config key 'simulation.tstop_ms': only {analysed:.0f} LFP points after the transient "
             "and decimation; catch22 needs at least 100"
         )
-    if cfg["campaign"]["shard_size"] > cfg["campaign"]["n_samples"]:
-        # harmless, but almost always a typo
-        pass
-    if cfg["kernels"]["tau_ms"] < sim["dt_ms"]:
-        raise ConfigError("config key 'kernels.tau_ms': must be at least simulation.dt_ms")
 
 
 def deep_update(base: dict, overrides: Mapping) -> dict:
@@ -121,9 +192,7 @@ def load_config(paths: Iterable[str | Path] = (), overrides: Mapping | None = No
             raise ConfigError(f"config file {path} must hold a mapping")
         deep_update(cfg, loaded)
     deep_update(cfg, overrides or {})
-    validate_schema(cfg)
-    check_config(cfg)
-    return cfg
+    return validate_config(cfg)
 
 
 def n_shards(cfg: Mapping) -> int:
@@ -139,9 +208,23 @@ def shard_sample_ids(cfg: Mapping, shard: int) -> range:
     return range(shard * size, min((shard + 1) * size, n))
 
 
+#: the config sections that determine the simulated dataset
+SIMULATION_SECTIONS: tuple[str, ...] = ("campaign", "prior", "simulation", "network", "kernels", "lfp")
+
+
 def simulation_config(cfg: Mapping) -> dict:
-    """The config sections that determine a sample's simulation result (hashed in provenance)."""
-    keys = ("campaign", "prior", "simulation", "network", "kernels", "lfp")
-    out = {k: copy.deepcopy(cfg[k]) for k in keys}
-    out["simulation"].pop("mpi_ranks", None)  # the task farm gives the same result
+    """The config that determines the simulated dataset (the aggregate's provenance and params).
+
+    ``simulation.mpi_ranks`` is left out: the task farm gives the same result.
+    """
+    out = {k: copy.deepcopy(cfg[k]) for k in SIMULATION_SECTIONS}
+    out["simulation"].pop("mpi_ranks", None)
+    return out
+
+
+def shard_config(cfg: Mapping) -> dict:
+    """The config that determines one shard: :func:`simulation_config` without
+    ``campaign.n_samples``, so that growing a campaign keeps its finished shards."""
+    out = simulation_config(cfg)
+    out["campaign"].pop("n_samples", None)
     return out

@@ -59,7 +59,26 @@ FEATURE_SHORT_NAMES: tuple[str, ...] = (
     "ami_timescale", "transition_variance", "periodicity", "embedding_dist", "rs_range", "dfa",
 )
 
-RATE_NAMES: tuple[str, ...] = ("E", "I")
+#: The network's populations: excitatory and inhibitory.
+POPULATIONS: tuple[str, ...] = ("E", "I")
+
+#: (pre, post) of every pathway (one LFP kernel each), in file order.
+PATHWAYS: tuple[tuple[str, str], ...] = (("E", "E"), ("E", "I"), ("I", "E"), ("I", "I"))
+
+
+def pathway_name(pre: str, post: str) -> str:
+    """Name of the pathway (and its kernel dataset) from ``pre`` onto ``post``, e.g. ``"E_to_I"``."""
+    return f"{pre}_to_{post}"
+
+
+PATHWAY_NAMES: tuple[str, ...] = tuple(pathway_name(a, b) for a, b in PATHWAYS)
+
+#: Columns of ``rates``: one population rate each.
+RATE_NAMES: tuple[str, ...] = POPULATIONS
+
+#: Spiking network simulators, and Brian2's code-generation targets.
+SIMULATORS: tuple[str, ...] = ("nest", "brian2")
+BRIAN2_TARGETS: tuple[str, ...] = ("cpp_standalone", "runtime", "numpy")
 
 #: The inference targets (paper, Sec. 2.3).
 TARGET_NAMES: tuple[str, ...] = ("EI_net", "tau_syn_E", "tau_syn_I", "J_ext")

@@ -1,7 +1,6 @@
 """Rule inference_merge_shap: mean |SHAP| over folds with SD, ranking agreement, figures."""
 
 import json
-import logging
 from pathlib import Path
 
 import pandas as pd
@@ -9,9 +8,10 @@ import pandas as pd
 from workflow.inference.explain import read_shap
 from workflow.inference.merge import fold_importance, merge_importance, ranking_agreement
 from workflow.inference.plots import plot_shap_bars
+from workflow.scripting import rule_logging
 
 smk = snakemake  # noqa: F821
-logging.basicConfig(filename=smk.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
+log = rule_logging(smk)
 folds = [read_shap(p) for p in smk.input.h5]
 feat, targ, func = folds[0]["feature_names"], folds[0]["target_names"], folds[0]["functional_names"]
 per_fold = [fold_importance(f["values"]) for f in folds]
@@ -56,4 +56,4 @@ with open(smk.output.detail, "w") as fh:
 for t, png in zip(targ, smk.output.figures, strict=True):
     assert Path(png).stem == t, (png, t)
     plot_shap_bars(table, t, png, n_folds=len(folds))
-logging.info("merged %d folds; agreement:\n%s", len(folds), agree.to_string())
+log.info("merged %d folds; agreement:\n%s", len(folds), agree.to_string())

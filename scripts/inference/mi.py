@@ -1,13 +1,12 @@
 """Rule inference_mi: mutual information between every feature and every target."""
 
-import logging
-
 from workflow.inference.dataset import read_prepared
 from workflow.inference.mi import mutual_information
 from workflow.inference.plots import plot_mi_heatmap
+from workflow.scripting import rule_logging
 
 smk = snakemake  # noqa: F821
-logging.basicConfig(filename=smk.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
+log = rule_logging(smk)
 data, _ = read_prepared(smk.input.data)
 cfg = smk.params.mi
 mi = mutual_information(
@@ -22,4 +21,4 @@ mi = mutual_information(
 )
 mi.to_csv(smk.output.csv, float_format="%.6g")
 plot_mi_heatmap(mi, smk.output.png)
-logging.info("MI on %d rows written", mi.attrs["n_rows"])
+log.info("MI on %d rows written", mi.attrs["n_rows"])

@@ -4,21 +4,22 @@ Fails (before any training) with a message naming the file and the problem.
 """
 
 import json
-import logging
 
 from workflow.inference.dataset import DatasetError, load_dataset, write_prepared
 from workflow.inference.folds import assign_folds
+from workflow.scripting import rule_logging
 
 smk = snakemake  # noqa: F821
-logging.basicConfig(filename=smk.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
+log = rule_logging(smk)
 k, seed = smk.params.k_folds, smk.params.seed
 try:
     data = load_dataset(smk.input.dataset, min_valid_rows=k)
 except DatasetError as err:
-    logging.error("%s", err)
+    log.error("%s", err)
     raise SystemExit(f"inference_prepare: bad dataset: {err}") from None
 fold = assign_folds(data.sample_id, k, seed)
-write_prepared(smk.output.data, data, fold, {"source": str(smk.input.dataset), "seed": seed, "k_folds": k})
+# Provenance: the params that decided the file (k_folds, seed), and the source it was read from.
+write_prepared(smk.output.data, data, fold, dict(smk.params), source=str(smk.input.dataset), seed=seed, k_folds=k)
 summary = {
     "source": str(smk.input.dataset),
     "n_total": data.n_total,
@@ -27,4 +28,4 @@ summary = {
     "k_folds": k,
     "seed": seed,
 }
-logging.info("prepared: %s", json.dumps(summary))
+log.info("prepared: %s", json.dumps(summary))

@@ -6,17 +6,19 @@ import warnings
 
 from workflow.inference.dataset import read_prepared
 from workflow.inference.folds import split
-from workflow.inference.metrics import fold_metrics
+from workflow.inference.metrics import MetricsConfig, fold_metrics
 from workflow.inference.npe import NPEConfig, load_model, save_model, train_fold
+from workflow.scripting import rule_logging
 
 smk = snakemake  # noqa: F821
-logging.basicConfig(filename=smk.log[0], level=logging.INFO, format="%(asctime)s %(message)s")
+log = rule_logging(smk)
 logging.captureWarnings(True)
 warnings.simplefilter("default")
 fold_k = int(smk.wildcards.fold)
 data, fold = read_prepared(smk.input.data)
 train, test = split(fold, fold_k)
-cfg = NPEConfig.from_dict(smk.params.npe)
+cfg = NPEConfig.from_config(smk.params.npe)
+metrics_cfg = MetricsConfig.from_config(smk.params.metrics)
 model = train_fold(
     data.features[train],
     data.targets[train],
@@ -29,26 +31,24 @@ model = train_fold(
 )
 model.description["n_test"] = int(len(test))
 save_model(model, smk.output.pt, smk.output.json)
-logging.info(
+log.info(
     "fold %d: %s",
     fold_k,
     json.dumps(model.description["training"] | {"validation_loss": "...", "training_loss": "..."}),
 )
 # Metrics from the stored model, so they describe exactly what later rules load.
 stored = load_model(smk.output.pt, smk.output.json)
-mcfg = smk.params.metrics
 metrics = fold_metrics(
     stored,
     data.features[test],
     data.targets[test],
     data.targets[train],
     list(data.target_names),
+    metrics_cfg,
     seed=smk.params.seed,
     fold=fold_k,
-    n_samples=mcfg["n_posterior_samples"],
-    max_rows=mcfg["max_rows"],
 )
 metrics["training"] = {k: v for k, v in model.description["training"].items() if not k.endswith("_loss")}
 with open(smk.output.metrics, "w") as fh:
     json.dump(metrics, fh, indent=1)
-logging.info("fold %d metrics: %s", fold_k, json.dumps(metrics["targets"]))
+log.info("fold %d metrics: %s", fold_k, json.dumps(metrics["targets"]))

@@ -10,12 +10,15 @@ valid rows enter inference. Every problem raises :class:`DatasetError` naming th
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
 
 from workflow.contract import REQUIRED_DATASETS, TARGET_NAMES
+from workflow.h5io import atomic_h5, provenance_attrs
 
 #: Parameters needed to build the targets.
 NEEDED_PARAMS: tuple[str, ...] = ("J_EE", "J_IE", "J_EI", "J_II", "tau_syn_E", "tau_syn_I", "J_ext")
@@ -50,13 +53,9 @@ class InferenceData:
     def __post_init__(self) -> None:
         n = len(self.sample_id)
         if self.features.shape != (n, len(self.feature_names)):
-            raise ValueError(
-                f"features has shape {self.features.shape}, expected ({n}, {len(self.feature_names)})"
-            )
+            raise ValueError(f"features has shape {self.features.shape}, expected ({n}, {len(self.feature_names)})")
         if self.targets.shape != (n, len(self.target_names)):
-            raise ValueError(
-                f"targets has shape {self.targets.shape}, expected ({n}, {len(self.target_names)})"
-            )
+            raise ValueError(f"targets has shape {self.targets.shape}, expected ({n}, {len(self.target_names)})")
 
 
 def _names(path: Path, ds: h5py.Dataset, key: str) -> tuple[str, ...]:
@@ -121,8 +120,7 @@ def load_dataset(path: str | Path, min_valid_rows: int = 1) -> InferenceData:
             raise DatasetError(f"{path}: dataset '{key}' must be 2-D (n, columns), has shape {arr.shape}")
         if len(names[key]) != arr.shape[1]:
             raise DatasetError(
-                f"{path}: dataset '{key}' has {arr.shape[1]} columns but its 'names' attribute lists "
-                f"{len(names[key])}"
+                f"{path}: dataset '{key}' has {arr.shape[1]} columns but its 'names' attribute lists {len(names[key])}"
             )
     for key in ("valid", "sample_id"):
         if arrays[key].ndim != 1:
@@ -172,26 +170,34 @@ def load_dataset(path: str | Path, min_valid_rows: int = 1) -> InferenceData:
     )
 
 
-def write_prepared(path: str | Path, data: InferenceData, fold: np.ndarray, attrs: dict[str, object]) -> None:
+def write_prepared(
+    path: str | Path, data: InferenceData, fold: np.ndarray, config: Mapping[str, Any], **attrs: object
+) -> None:
     """Write the valid rows, their targets and fold ids to ``path`` (input of every later rule).
+
+    The file appears at ``path`` only when complete (:func:`workflow.h5io.atomic_h5`); a failed
+    write leaves an existing file untouched and raises :class:`workflow.h5io.OutputError` for
+    disk and permission errors.
 
     Args:
         path: output HDF5 file.
         data: validated rows.
         fold: (n,) fold index of each row.
-        attrs: provenance written as root attributes (source file, seed, k, ...).
+        config: the config that decided the file (the rule's params: ``k_folds`` and the seed);
+            its hash and JSON go into the root attributes with the code's provenance.
+        **attrs: more root attributes (e.g. ``source``, ``seed``); None values are left out.
     """
-    with h5py.File(path, "w") as fh:
-        for key, value in attrs.items():
-            fh.attrs[key] = value
+    opts: dict[str, Any] = {"track_times": False}
+    with atomic_h5(path) as fh:
+        fh.attrs.update(provenance_attrs(dict(config), **attrs))
         fh.attrs["n_total"] = data.n_total
-        ds = fh.create_dataset("features", data=data.features)
+        ds = fh.create_dataset("features", data=data.features, **opts)
         ds.attrs["names"] = list(data.feature_names)
-        ds = fh.create_dataset("targets", data=data.targets)
+        ds = fh.create_dataset("targets", data=data.targets, **opts)
         ds.attrs["names"] = list(data.target_names)
         ds.attrs["units"] = ["1", "ms", "ms", "pA"]
-        fh.create_dataset("sample_id", data=data.sample_id).attrs["names"] = ["sample_id"]
-        fh.create_dataset("fold", data=fold.astype(np.int16)).attrs["names"] = ["fold"]
+        fh.create_dataset("sample_id", data=data.sample_id, **opts).attrs["names"] = ["sample_id"]
+        fh.create_dataset("fold", data=fold.astype(np.int16), **opts).attrs["names"] = ["fold"]
 
 
 def read_prepared(path: str | Path) -> tuple[InferenceData, np.ndarray]:

@@ -8,9 +8,10 @@ function of x (common random numbers, see :mod:`workflow.inference.functionals`)
 masked coalitions of a row are one batched call and differences between coalitions carry no
 fresh Monte Carlo noise.
 
-Cost per explained row = n_permutations x (2F + 1) x n_background functional evaluations, each
-pushing n_draws base draws through the flow. Why these defaults (128 draws, 32 background rows,
-2 permutations): the mean |SHAP| ranking is averaged over hundreds of rows, so per-row
+Cost: every explained row costs n_permutations x (2F + 1) masked coalitions, each evaluated on
+n_background rows with n_draws base draws each (:func:`shap_cost_evaluations` counts a fold's
+job exactly). Why the schema's defaults are small (few draws, background rows and
+permutations): the mean |SHAP| ranking is averaged over hundreds of rows, so per-row
 permutation noise averages out and one or two permutations suffice; with common random numbers
 the posterior-mean SHAP values converge with few draws, the IQR needs more (a quantile of the
 draws is rougher in x). ``benchmarks/bench_inference.py shap`` measures this against a
@@ -21,9 +22,11 @@ and 2x permutations (``meta["convergence"]``, merged into results/shap/convergen
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import h5py
 import numpy as np
@@ -31,49 +34,87 @@ import shap
 import torch
 from scipy.stats import spearmanr
 
+from workflow.h5io import atomic_h5, provenance_attrs
 from workflow.inference.functionals import FUNCTIONAL_NAMES, PosteriorFunctionals
 from workflow.inference.npe import FoldModel
-from workflow.inference.seeding import Stream, int_seed, rng
+from workflow.inference.sections import ConfigSection
+from workflow.seeds import Stream, int_seed, rng
 
 
 @dataclasses.dataclass(frozen=True)
-class ShapConfig:
+class ShapConfig(ConfigSection):
     """SHAP settings (config key ``inference.shap``).
 
+    Every field is required: the defaults live in the schema only; build from the validated
+    config with :meth:`from_config`.
+
     Attributes:
-        n_rows: test-fold rows explained per fold (the paper: 500).
+        n_rows: test-fold rows explained per fold.
         n_draws: fixed base draws per x for the functionals.
         n_background: background rows from the training folds (interventional expectation).
         n_permutations: antithetic permutations per row (each costs 2F + 1 masked evaluations).
         leakage: "truncate" (rejection with common random numbers) or "clamp".
         convergence_rows: rows re-explained with 4x draws and 2x permutations as a check (0: off).
-        qmc_draws: scrambled-Sobol base draws.
+        qmc_draws: scrambled-Sobol base draws (False: i.i.d. normal draws).
     """
 
-    n_rows: int = 500
-    n_draws: int = 128
-    n_background: int = 32
-    n_permutations: int = 2
-    leakage: Literal["truncate", "clamp"] = "truncate"
-    convergence_rows: int = 10
-    qmc_draws: bool = True
+    KEY: ClassVar[str] = "inference.shap"
+
+    n_rows: int
+    n_draws: int
+    n_background: int
+    n_permutations: int
+    leakage: Literal["truncate", "clamp"]
+    convergence_rows: int
+    qmc_draws: bool
 
     def __post_init__(self) -> None:
-        for key in ("n_rows", "n_draws", "n_background", "n_permutations"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.n_draws < 4:
-            raise ValueError(f"n_draws must be >= 4, got {self.n_draws}")
-        if self.convergence_rows < 0:
-            raise ValueError(f"convergence_rows must be >= 0, got {self.convergence_rows}")
+        self._check_at_least(1, "n_rows", "n_background", "n_permutations")
+        self._check_at_least(4, "n_draws")
+        self._check_at_least(0, "convergence_rows")
         if self.leakage not in ("truncate", "clamp"):
-            raise ValueError(f"leakage must be 'truncate' or 'clamp', got {self.leakage!r}")
+            raise ValueError(f"{self.KEY}.leakage must be 'truncate' or 'clamp', got {self.leakage!r}")
 
-    @classmethod
-    def from_dict(cls, cfg: dict[str, Any]) -> ShapConfig:
-        """Build from a config dict, ignoring keys that are not fields."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in cfg.items() if k in names})
+
+def shap_cost_evaluations(shap_section: Mapping[str, Any], n_features: int) -> int:
+    """Flow evaluations (one base draw pushed through the flow at one x) of one fold's SHAP job.
+
+    With n = ``n_rows`` explained rows, P = ``n_permutations``, B = ``n_background``,
+    S = ``n_draws``, F = ``n_features`` and c = min(``convergence_rows``, n)::
+
+        S * (n * P * (2F + 1) * B + (n - 1) * (F + 1) * B + n)
+        + 4S * (c * 2P * (2F + 1) * B + (c - 1) * (F + 1) * B)      (only if c > 0)
+
+    Every functional row pushes S base draws through the flow (4S in the convergence check).
+    Per explained row and permutation, ``shap.PermutationExplainer`` evaluates 2F + 1 masked
+    coalitions, each on B background rows. For every row after the first, shap 0.51 also
+    evaluates the F + 1 main-effect coalitions on B rows, although :func:`shap_values` does not
+    ask for them (``Explainer.__call__`` passes its list of results as ``main_effects``). The
+    term + n is the functionals at the explained rows themselves (``ShapResult.outputs``). The
+    convergence check explains c rows again with 4S draws and 2P permutations.
+
+    The count is exact when the fold has at least n test rows and B training rows and every
+    feature of an explained row differs from the background rows' (continuous features);
+    otherwise it is an upper bound (the job explains min(n, test rows) rows against
+    min(B, training rows) background rows, and shap skips background rows that a coalition
+    leaves unchanged). Rejection (``leakage="truncate"``) adds no flow evaluations:
+    out-of-support draws are dropped, not redrawn.
+
+    Args:
+        shap_section: the validated ``inference.shap`` config section.
+        n_features: F, the number of features in the dataset.
+
+    Raises:
+        ValueError: naming the bad key of ``inference.shap``, or for n_features < 1.
+    """
+    cfg = ShapConfig.from_config(shap_section)
+    if n_features < 1:
+        raise ValueError(f"n_features must be >= 1, got {n_features}")
+    n, p, b, s, f = cfg.n_rows, cfg.n_permutations, cfg.n_background, cfg.n_draws, n_features
+    rows = s * (n * p * (2 * f + 1) * b + (n - 1) * (f + 1) * b + n)
+    c = min(cfg.convergence_rows, n)
+    check = 4 * s * (c * 2 * p * (2 * f + 1) * b + (c - 1) * (f + 1) * b) if c > 0 else 0
+    return int(rows + check)
 
 
 @dataclasses.dataclass
@@ -137,10 +178,7 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> dict[str, list[list[float]]]:
     ]
     ma, mb = np.abs(a).mean(0), np.abs(b).mean(0)  # (F, T, 2)
     rel_m = [
-        [
-            float(np.linalg.norm(ma[:, i, j] - mb[:, i, j]) / max(np.linalg.norm(mb[:, i, j]), 1e-300))
-            for j in range(g)
-        ]
+        [float(np.linalg.norm(ma[:, i, j] - mb[:, i, j]) / max(np.linalg.norm(mb[:, i, j]), 1e-300)) for j in range(g)]
         for i in range(t)
     ]
     return {"relative_l2_error": rel, "relative_error_mean_abs": rel_m, "spearman_mean_abs": rho}
@@ -156,7 +194,18 @@ def explain_fold(
     fold: int,
     threads: int = 1,
 ) -> ShapResult:
-    """Explain the posterior mean and IQR on ``cfg.n_rows`` random test rows of one fold."""
+    """Explain the posterior mean and IQR on ``cfg.n_rows`` random test rows of one fold.
+
+    Args:
+        model: trained fold model.
+        features_test: (n, F) raw features of the test fold.
+        sample_id_test: (n,) their sample ids.
+        features_train: (m, F) raw features of the training folds (the background is drawn from them).
+        cfg: SHAP settings.
+        seed: root seed (streams SHAP_ROWS, SHAP_BACKGROUND, SHAP_DRAWS, SHAP_PERMUTATIONS, CONVERGENCE).
+        fold: fold index (the test fold).
+        threads: torch intra-op threads (the Snakemake job's threads).
+    """
     torch.set_num_threads(threads)
     n_rows = min(cfg.n_rows, len(features_test))
     pick = np.sort(rng(seed, Stream.SHAP_ROWS, fold).choice(len(features_test), n_rows, replace=False))
@@ -169,9 +218,7 @@ def explain_fold(
         model, n_draws=cfg.n_draws, seed=seed, fold=fold, leakage=cfg.leakage, qmc_draws=cfg.qmc_draws
     )
     t0 = time.perf_counter()
-    values, base = shap_values(
-        f, x_std, bg_std, cfg.n_permutations, int_seed(seed, Stream.SHAP_PERMUTATIONS, fold)
-    )
+    values, base = shap_values(f, x_std, bg_std, cfg.n_permutations, int_seed(seed, Stream.SHAP_PERMUTATIONS, fold))
     wall = time.perf_counter() - t0
     outputs = f.evaluate(x_std)
     meta: dict[str, Any] = {
@@ -199,8 +246,7 @@ def explain_fold(
         )
         meta["convergence"] = {
             "rows": int(n_check),
-            "reference": f"{4 * cfg.n_draws} draws, {2 * cfg.n_permutations} permutations, "
-            "other permutation seed",
+            "reference": f"{4 * cfg.n_draws} draws, {2 * cfg.n_permutations} permutations, other permutation seed",
             "wall_time_sec": float(time.perf_counter() - t1),
             **_agreement(values[:n_check], v_hi),
         }
@@ -214,32 +260,50 @@ def explain_fold(
     )
 
 
-def write_shap(path: str | Path, res: ShapResult, feature_names: list[str], target_names: list[str]) -> None:
-    """Write ``shap.h5``: values (n, F, T, 2) with names per axis, base values, outputs and rows."""
-    import json
+def write_shap(
+    path: str | Path,
+    res: ShapResult,
+    feature_names: list[str],
+    target_names: list[str],
+    config: Mapping[str, Any],
+    **attrs: object,
+) -> None:
+    """Write ``shap.h5`` atomically: values (n, F, T, 2) with names per axis, base values, outputs, rows.
 
-    with h5py.File(path, "w") as fh:
-        d = fh.create_dataset("values", data=res.values)
+    The file appears at ``path`` only when complete (:func:`workflow.h5io.atomic_h5`); a failed
+    write leaves an existing file untouched and raises :class:`workflow.h5io.OutputError` for
+    disk and permission errors.
+
+    Args:
+        path: output HDF5 file.
+        res: SHAP values of one fold.
+        feature_names: F feature names.
+        target_names: T target names.
+        config: the config that decided the file (the rule's params: ``inference.shap`` and the
+            seed); its hash and JSON go into the root attributes with the code's provenance.
+        **attrs: more root attributes (e.g. ``fold``, ``seed``); None values are left out.
+    """
+    opts: dict[str, Any] = {"track_times": False}
+    with atomic_h5(path) as fh:
+        d = fh.create_dataset("values", data=res.values, **opts)
         d.attrs["names"] = list(feature_names)
         d.attrs["axes"] = ["row", "feature", "target", "functional"]
         d.attrs["feature_names"] = list(feature_names)
         d.attrs["target_names"] = list(target_names)
         d.attrs["functional_names"] = list(FUNCTIONAL_NAMES)
         for key, arr in (("base_values", res.base_values), ("outputs", res.outputs)):
-            d = fh.create_dataset(key, data=arr)
+            d = fh.create_dataset(key, data=arr, **opts)
             d.attrs["names"] = list(target_names)
             d.attrs["axes"] = ["row", "target", "functional"]
             d.attrs["functional_names"] = list(FUNCTIONAL_NAMES)
-        d = fh.create_dataset("rows", data=res.rows)
-        d.attrs["names"] = list(feature_names)
-        fh.create_dataset("sample_id", data=res.sample_id).attrs["names"] = ["sample_id"]
+        fh.create_dataset("rows", data=res.rows, **opts).attrs["names"] = list(feature_names)
+        fh.create_dataset("sample_id", data=res.sample_id, **opts).attrs["names"] = ["sample_id"]
+        fh.attrs.update(provenance_attrs(dict(config), **attrs))
         fh.attrs["meta"] = json.dumps(res.meta)
 
 
 def read_shap(path: str | Path) -> dict[str, Any]:
     """Read a ``shap.h5`` into a dict (values, base_values, outputs, rows, sample_id, names, meta)."""
-    import json
-
     with h5py.File(path, "r") as fh:
         v = fh["values"]
         return {

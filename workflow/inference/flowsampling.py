@@ -61,9 +61,7 @@ class _MAFBlockInverse:
         self.w0 = made.initial_layer.weight * made.initial_layer.mask
         self.b0 = made.initial_layer.bias
         self.ctx = made.context_layer
-        self.blocks = [
-            (b.linear.weight * b.linear.mask, b.linear.bias, _act(b.activation)) for b in made.blocks
-        ]
+        self.blocks = [(b.linear.weight * b.linear.mask, b.linear.bias, _act(b.activation)) for b in made.blocks]
         self.wf = made.final_layer.weight * made.final_layer.mask
         self.bf = made.final_layer.bias
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workflow.inference.seeding import Stream, rng
+from workflow.seeds import Stream, rng
 
 
 def assign_folds(sample_id: np.ndarray, k: int, seed: int) -> np.ndarray:

@@ -25,14 +25,21 @@ from scipy.stats import qmc
 
 from workflow.inference.flowsampling import fixed_noise_sampler
 from workflow.inference.npe import FoldModel
-from workflow.inference.seeding import Stream, seed_sequence
+from workflow.seeds import Stream, seed_sequence
 
 #: Order of the functionals on the last axis of :meth:`PosteriorFunctionals.evaluate`.
 FUNCTIONAL_NAMES: tuple[str, ...] = ("mean", "iqr")
 
 
-def base_draws(n_draws: int, dim: int, seed: int, fold: int, qmc_draws: bool = True) -> torch.Tensor:
-    """Return fixed standard-normal base draws (n_draws, dim) from the SHAP_DRAWS stream."""
+def base_draws(n_draws: int, dim: int, seed: int, fold: int, qmc_draws: bool) -> torch.Tensor:
+    """Return fixed standard-normal base draws (n_draws, dim) from the SHAP_DRAWS stream.
+
+    Args:
+        n_draws: number of draws (a power of two suits the Sobol sequence).
+        dim: dimension of the flow's base distribution (the number of targets).
+        seed, fold: select the SHAP_DRAWS stream.
+        qmc_draws: scrambled Sobol points through the normal inverse CDF (True) or i.i.d. normal draws.
+    """
     ss = seed_sequence(seed, Stream.SHAP_DRAWS, fold)
     if qmc_draws:
         u = qmc.Sobol(d=dim, scramble=True, seed=np.random.default_rng(ss)).random(n_draws)
@@ -43,6 +50,10 @@ def base_draws(n_draws: int, dim: int, seed: int, fold: int, qmc_draws: bool = T
 
 class PosteriorFunctionals:
     """Posterior mean and IQR of every target, evaluated with fixed base draws.
+
+    The settings that the config decides (``n_draws``, ``leakage``, ``qmc_draws``: config keys
+    ``inference.shap.*``, defaults in the schema) have no defaults here; the others are
+    numerical details.
 
     Args:
         model: trained fold model.
@@ -58,13 +69,14 @@ class PosteriorFunctionals:
     def __init__(
         self,
         model: FoldModel,
-        n_draws: int = 128,
-        seed: int = 0,
-        fold: int = 0,
-        leakage: Literal["truncate", "clamp"] = "truncate",
+        *,
+        n_draws: int,
+        seed: int,
+        fold: int,
+        leakage: Literal["truncate", "clamp"],
+        qmc_draws: bool,
         min_accepted: int = 16,
         max_flow_batch: int = 2**17,
-        qmc_draws: bool = True,
         fast: bool = True,
     ) -> None:
         if n_draws < 4:

@@ -62,17 +62,11 @@ def ranking_agreement(
     for t, target in enumerate(target_names):
         row: dict[str, Any] = {"target": target}
         for g, func in enumerate(functional_names):
-            taus = [
-                kendalltau(stack[a, :, t, g], stack[b, :, t, g])[0]
-                for a, b in itertools.combinations(range(k), 2)
-            ]
+            taus = [kendalltau(stack[a, :, t, g], stack[b, :, t, g])[0] for a, b in itertools.combinations(range(k), 2)]
             row[f"between_folds_{func}_mean_tau"] = float(np.mean(taus)) if taus else float("nan")
             row[f"between_folds_{func}_min_tau"] = float(np.min(taus)) if taus else float("nan")
             detail[f"{target}/{func}/fold_pairs"] = [float(x) for x in taus]
-            wt = [
-                weightedtau(stack[a, :, t, g], stack[b, :, t, g])[0]
-                for a, b in itertools.combinations(range(k), 2)
-            ]
+            wt = [weightedtau(stack[a, :, t, g], stack[b, :, t, g])[0] for a, b in itertools.combinations(range(k), 2)]
             row[f"between_folds_{func}_mean_weighted_tau"] = float(np.mean(wt)) if wt else float("nan")
         if len(functional_names) == 2:
             merged = stack.mean(0)

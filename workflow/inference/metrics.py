@@ -6,14 +6,16 @@ so the metrics describe the posterior that sbi users get.
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from scipy.stats import kstest
 
 from workflow.inference.npe import FoldModel
-from workflow.inference.seeding import Stream, rng, seed_torch
+from workflow.inference.sections import ConfigSection
+from workflow.seeds import Stream, rng, seed_torch
 
 METRIC_NAMES: tuple[str, ...] = (
     "rmse",
@@ -28,9 +30,25 @@ METRIC_NAMES: tuple[str, ...] = (
 )
 
 
-def posterior_samples(
-    model: FoldModel, features: np.ndarray, n_samples: int, batch_rows: int = 256
-) -> np.ndarray:
+@dataclasses.dataclass(frozen=True)
+class MetricsConfig(ConfigSection):
+    """Settings of the per-fold test metrics (config key ``inference.metrics``; defaults in the schema).
+
+    Attributes:
+        n_posterior_samples: posterior samples per test row.
+        max_rows: most test rows used (a random subset above it).
+    """
+
+    KEY: ClassVar[str] = "inference.metrics"
+
+    n_posterior_samples: int
+    max_rows: int
+
+    def __post_init__(self) -> None:
+        self._check_at_least(1, "n_posterior_samples", "max_rows")
+
+
+def posterior_samples(model: FoldModel, features: np.ndarray, n_samples: int, batch_rows: int = 256) -> np.ndarray:
     """Return (n_samples, n, T) samples of sbi's posterior (rejection outside the support)."""
     post = model.posterior()
     out = []
@@ -41,9 +59,7 @@ def posterior_samples(
     return np.concatenate(out, axis=1).astype(np.float64)
 
 
-def summarise(
-    samples: np.ndarray, truth: np.ndarray, prior_var: np.ndarray, n_sbc_bins: int = 20
-) -> dict[str, Any]:
+def summarise(samples: np.ndarray, truth: np.ndarray, prior_var: np.ndarray, n_sbc_bins: int = 20) -> dict[str, Any]:
     """Metrics per target from posterior samples (L, n, T) and true values (n, T).
 
     rmse, r2: of the posterior mean. z_score: |mean - truth| / posterior SD (mean and median over
@@ -85,17 +101,27 @@ def fold_metrics(
     targets_test: np.ndarray,
     targets_train: np.ndarray,
     target_names: list[str],
+    cfg: MetricsConfig,
     seed: int,
     fold: int,
-    n_samples: int = 1000,
-    max_rows: int | None = 2000,
 ) -> dict[str, Any]:
-    """Test metrics of one fold on (at most ``max_rows`` random) test rows."""
+    """Test metrics of one fold on (at most ``cfg.max_rows`` random) test rows.
+
+    Args:
+        model: trained fold model.
+        features_test: (n, F) raw features of the test fold.
+        targets_test: (n, T) targets of the test fold.
+        targets_train: (m, T) targets of the training folds (their variance is the prior variance).
+        target_names: T target names (keys of the result's ``targets``).
+        cfg: metrics settings.
+        seed: root seed; the METRICS stream of this fold picks the rows and seeds the sampler.
+        fold: fold index (the test fold).
+    """
     seed_torch(seed, Stream.METRICS, fold)
     idx = np.arange(len(features_test))
-    if max_rows is not None and len(idx) > max_rows:
-        idx = np.sort(rng(seed, Stream.METRICS, fold).choice(len(idx), max_rows, replace=False))
-    samples = posterior_samples(model, features_test[idx], n_samples)
+    if len(idx) > cfg.max_rows:
+        idx = np.sort(rng(seed, Stream.METRICS, fold).choice(len(idx), cfg.max_rows, replace=False))
+    samples = posterior_samples(model, features_test[idx], cfg.n_posterior_samples)
     per_t = summarise(samples, targets_test[idx], targets_train.var(0))
     with torch.no_grad():
         lp = model.net.log_prob(
@@ -106,7 +132,7 @@ def fold_metrics(
         "fold": int(fold),
         "n_test": int(len(features_test)),
         "n_rows_used": int(len(idx)),
-        "n_posterior_samples": int(n_samples),
+        "n_posterior_samples": int(cfg.n_posterior_samples),
         "test_log_prob_mean": float(lp.mean()),
         "targets": {target_names[int(k)]: v for k, v in per_t.items()},
     }

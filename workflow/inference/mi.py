@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_selection import mutual_info_regression
 
-from workflow.inference.seeding import Stream, int_seed, rng
+from workflow.seeds import Stream, int_seed, rng
 
 
 def mutual_information(
@@ -15,8 +15,8 @@ def mutual_information(
     feature_names: list[str],
     target_names: list[str],
     seed: int,
-    max_rows: int | None = 100_000,
-    n_neighbors: int = 3,
+    max_rows: int | None,
+    n_neighbors: int,
     n_jobs: int = 1,
 ) -> pd.DataFrame:
     """Return MI (nats) as a DataFrame, features x targets.
@@ -26,8 +26,9 @@ def mutual_information(
         targets: (n, T) targets of the same rows.
         feature_names, target_names: labels of the columns.
         seed: root seed (MI stream: row subsample and sklearn's jitter).
-        max_rows: cap on rows (a random subset above it); None uses all rows.
-        n_neighbors: k of the Kraskov estimator.
+        max_rows: cap on rows (a random subset above it; config ``inference.mi.max_rows``);
+            None uses all rows.
+        n_neighbors: k of the Kraskov estimator (config ``inference.mi.n_neighbors``).
         n_jobs: parallel jobs of sklearn.
     """
     n = len(features)
@@ -37,9 +38,7 @@ def mutual_information(
     rs = int_seed(seed, Stream.MI) % 2**32
     mi = np.column_stack(
         [
-            mutual_info_regression(
-                features, targets[:, t], n_neighbors=n_neighbors, random_state=rs, n_jobs=n_jobs
-            )
+            mutual_info_regression(features, targets[:, t], n_neighbors=n_neighbors, random_state=rs, n_jobs=n_jobs)
             for t in range(targets.shape[1])
         ]
     )

@@ -15,7 +15,7 @@ import itertools
 import json
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import sbi
@@ -25,7 +25,8 @@ from sbi.neural_nets import posterior_nn
 from sbi.utils import BoxUniform
 
 from workflow.inference.dataset import NEEDED_PARAMS, compute_targets
-from workflow.inference.seeding import Stream, seed_torch
+from workflow.inference.sections import ConfigSection
+from workflow.seeds import Stream, seed_torch
 
 #: Density estimators supported end to end (their base draws can be fixed, see functionals).
 ESTIMATORS: tuple[str, ...] = ("maf", "nsf", "maf_rqs", "zuko_maf", "zuko_nsf")
@@ -33,50 +34,58 @@ MODEL_FORMAT = "sbi-npe-state-dict/1"
 
 
 @dataclasses.dataclass(frozen=True)
-class NPEConfig:
+class NPEConfig(ConfigSection):
     """Density estimator and training settings (config key ``inference.npe``).
 
-    Defaults are sbi 0.27's NPE defaults (the paper used SNPE defaults).
+    Every field is required: the defaults (sbi's NPE defaults) live in the schema only; build
+    from the validated config with :meth:`from_config`.
+
+    Attributes:
+        density_estimator: flow type, one of :data:`ESTIMATORS`.
+        hidden_features: hidden units per layer of the flow's networks.
+        num_transforms: number of flow transforms.
+        num_bins: spline bins (nsf, maf_rqs, zuko_nsf only).
+        training_batch_size: rows per training batch.
+        learning_rate: Adam learning rate.
+        validation_fraction: fraction of the training folds held out for early stopping.
+        stop_after_epochs: early-stopping patience (epochs).
+        max_num_epochs: cap on training epochs; None trains until early stopping.
+        clip_max_norm: gradient-norm clipping; None disables it.
+        support: posterior support box, from the training targets ("data") or the prior ("prior").
     """
 
-    density_estimator: str = "maf"
-    hidden_features: int = 50
-    num_transforms: int = 5
-    num_bins: int = 10
-    training_batch_size: int = 200
-    learning_rate: float = 5e-4
-    validation_fraction: float = 0.1
-    stop_after_epochs: int = 20
-    max_num_epochs: int | None = None
-    clip_max_norm: float | None = 5.0
-    support: Literal["data", "prior"] = "data"
+    KEY: ClassVar[str] = "inference.npe"
+
+    density_estimator: str
+    hidden_features: int
+    num_transforms: int
+    num_bins: int
+    training_batch_size: int
+    learning_rate: float
+    validation_fraction: float
+    stop_after_epochs: int
+    max_num_epochs: int | None
+    clip_max_norm: float | None
+    support: Literal["data", "prior"]
 
     def __post_init__(self) -> None:
         if self.density_estimator not in ESTIMATORS:
-            raise ValueError(f"density_estimator must be one of {ESTIMATORS}, got {self.density_estimator!r}")
-        for key in (
-            "hidden_features",
-            "num_transforms",
-            "num_bins",
-            "training_batch_size",
-            "stop_after_epochs",
-        ):
-            if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.max_num_epochs is not None and self.max_num_epochs < 1:
-            raise ValueError(f"max_num_epochs must be >= 1 or None, got {self.max_num_epochs}")
+            raise ValueError(
+                f"{self.KEY}.density_estimator must be one of {ESTIMATORS}, got {self.density_estimator!r}"
+            )
+        self._check_at_least(
+            1, "hidden_features", "num_transforms", "num_bins", "training_batch_size", "stop_after_epochs"
+        )
+        if self.max_num_epochs is not None:
+            self._check_at_least(1, "max_num_epochs")
         if not 0 < self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+            raise ValueError(f"{self.KEY}.validation_fraction must be in (0, 1), got {self.validation_fraction}")
         if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+            raise ValueError(f"{self.KEY}.learning_rate must be > 0, got {self.learning_rate}")
+        if self.clip_max_norm is not None and self.clip_max_norm <= 0:
+            raise ValueError(f"{self.KEY}.clip_max_norm must be > 0 or None, got {self.clip_max_norm}")
         if self.support not in ("data", "prior"):
-            raise ValueError(f"support must be 'data' or 'prior', got {self.support!r}")
-
-    @classmethod
-    def from_dict(cls, cfg: dict[str, Any]) -> NPEConfig:
-        """Build from a config dict, ignoring keys that are not fields."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in cfg.items() if k in names})
+            raise ValueError(f"{self.KEY}.support must be 'data' or 'prior', got {self.support!r}")
 
 
 class _NullTracker:
@@ -143,12 +152,8 @@ def prior_target_bounds(prior_cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarr
         [corners] + [np.full(len(corners), prior_cfg[p][0]) for p in ("tau_syn_E", "tau_syn_I", "J_ext")]
     )
     ei = compute_targets(full, NEEDED_PARAMS)[:, 0]
-    low = np.array(
-        [ei.min(), prior_cfg["tau_syn_E"][0], prior_cfg["tau_syn_I"][0], prior_cfg["J_ext"][0]], float
-    )
-    high = np.array(
-        [ei.max(), prior_cfg["tau_syn_E"][1], prior_cfg["tau_syn_I"][1], prior_cfg["J_ext"][1]], float
-    )
+    low = np.array([ei.min(), prior_cfg["tau_syn_E"][0], prior_cfg["tau_syn_I"][0], prior_cfg["J_ext"][0]], float)
+    high = np.array([ei.max(), prior_cfg["tau_syn_E"][1], prior_cfg["tau_syn_I"][1], prior_cfg["J_ext"][1]], float)
     return low, high
 
 
@@ -211,9 +216,7 @@ def train_fold(
     theta = torch.as_tensor(targets_train, dtype=torch.float32)
     x = torch.as_tensor((features_train - x_mean) / x_std, dtype=torch.float32)
 
-    trainer = NPE(
-        prior=prior, density_estimator=_builder(cfg), tracker=_NullTracker(), show_progress_bars=False
-    )
+    trainer = NPE(prior=prior, density_estimator=_builder(cfg), tracker=_NullTracker(), show_progress_bars=False)
     trainer.append_simulations(theta, x)
     t0 = time.perf_counter()
     net = trainer.train(
@@ -271,7 +274,10 @@ def load_model(pt_path: str | Path, json_path: str | Path) -> FoldModel:
     desc = json.loads(Path(json_path).read_text())
     if desc.get("format") != MODEL_FORMAT:
         raise ValueError(f"{json_path}: unknown model format {desc.get('format')!r}")
-    cfg = NPEConfig(**desc["npe"])
+    try:
+        cfg = NPEConfig.from_config(desc["npe"])
+    except ValueError as err:
+        raise ValueError(f"{json_path}: {err}") from None
     # Placeholder batches only fix the shapes; every buffer is then overwritten by the state dict.
     gen = torch.Generator().manual_seed(0)
     theta0 = torch.randn(8, desc["theta_dim"], generator=gen)

@@ -1,8 +1,10 @@
 """Synthetic datasets in the contract layout with planted feature-target dependence.
 
-Used by the tests and benchmarks. A few features each depend strongly on one target, with a
-noise level that grows with the target (so both the posterior mean and the posterior IQR
-depend on that feature); every other feature is noise independent of everything.
+Used by the tests and benchmarks. Parameters come from the schema's default prior (its bounds
+and constraints, through :class:`workflow.simulation.prior.Prior`). A few features each depend
+strongly on one target, with a noise level that grows with the target (so both the posterior
+mean and the posterior IQR depend on that feature); every other feature is noise independent
+of everything.
 """
 
 from __future__ import annotations
@@ -12,36 +14,33 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from workflow.config import validate_schema
 from workflow.contract import FEATURE_NAMES, PARAM_NAMES, PARAM_UNITS, RATE_NAMES, SCHEMA_VERSION
 from workflow.inference.dataset import compute_targets
+from workflow.simulation.prior import Prior
 
-#: Default prior box (config defaults), in the order of PARAM_NAMES.
-DEFAULT_BOUNDS: dict[str, tuple[float, float]] = {
-    "J_EE": (0.5, 4.0),
-    "J_IE": (0.5, 4.0),
-    "J_EI": (-40.0, -1.0),
-    "J_II": (-40.0, -1.0),
-    "tau_syn_E": (0.1, 2.0),
-    "tau_syn_I": (0.1, 8.0),
-    "J_ext": (10.0, 50.0),
-}
 #: target index -> planted feature index (dfa, rs_range, low_freq_power, transition_variance).
 DEFAULT_PLANTED: dict[int, int] = {0: 21, 1: 20, 2: 6, 3: 17}
 
 
-def sample_params(n: int, rng: np.random.Generator, constraints: bool = True) -> np.ndarray:
-    """Draw n parameter sets from the default box prior, redrawing violations of the constraints."""
-    lo = np.array([DEFAULT_BOUNDS[p][0] for p in PARAM_NAMES])
-    hi = np.array([DEFAULT_BOUNDS[p][1] for p in PARAM_NAMES])
-    out = np.empty((0, len(PARAM_NAMES)))
+def default_prior() -> Prior:
+    """The prior of the schema's defaults (bounds and constraints of an empty config)."""
+    return Prior.from_config(validate_schema({})["prior"])
+
+
+def sample_params(n: int, rng: np.random.Generator, prior: Prior | None = None) -> np.ndarray:
+    """Draw n parameter sets (n, 7) from a prior (default: :func:`default_prior`) with one generator.
+
+    Uniform draws in the prior's box, kept where :meth:`Prior.accept` passes them (its
+    constraints), in blocks until n are kept. Unlike :meth:`Prior.draw` (one stream per sample,
+    as the campaign needs) this is vectorised, for synthetic datasets of a million rows.
+    """
+    prior = default_prior() if prior is None else prior
+    lo, hi = prior.low, prior.high
+    out = np.empty((0, lo.size))
     while len(out) < n:
-        draw = lo + (hi - lo) * rng.random((2 * (n - len(out)) + 16, len(PARAM_NAMES)))
-        if constraints:
-            j_ee, j_ie, j_ei, j_ii = draw[:, 0], draw[:, 1], draw[:, 2], draw[:, 3]
-            lim = np.minimum(np.abs(j_ei), np.abs(j_ii))
-            ok = (2 * j_ee <= lim) & (2 * j_ie <= lim) & (j_ie > j_ee)
-            draw = draw[ok]
-        out = np.concatenate([out, draw])
+        draw = lo + (hi - lo) * rng.random((2 * (n - len(out)) + 16, lo.size))
+        out = np.concatenate([out, draw[prior.accept(draw)]])
     return out[:n]
 
 
@@ -60,9 +59,7 @@ def planted_features(
     """
     planted = DEFAULT_PLANTED if planted is None else planted
     n = len(targets)
-    feats = rng.normal(size=(n, n_features)) * rng.uniform(0.5, 3.0, size=n_features) + rng.normal(
-        size=n_features
-    )
+    feats = rng.normal(size=(n, n_features)) * rng.uniform(0.5, 3.0, size=n_features) + rng.normal(size=n_features)
     for t, f in planted.items():
         v = np.log(targets[:, t]) if t == 0 else targets[:, t]
         u = (v - v.min()) / (v.max() - v.min())
@@ -70,9 +67,7 @@ def planted_features(
     return feats
 
 
-def mixed_features(
-    targets: np.ndarray, rng: np.random.Generator, n_features: int = len(FEATURE_NAMES)
-) -> np.ndarray:
+def mixed_features(targets: np.ndarray, rng: np.random.Generator, n_features: int = len(FEATURE_NAMES)) -> np.ndarray:
     """Return (n, n_features) features that each mix all targets with graded random weights.
 
     Feature j = sum_t A[j, t] u_t + sigma_j eps, with u the targets scaled to [0, 1] (log scale

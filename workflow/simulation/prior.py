@@ -1,7 +1,8 @@
 """The uniform prior over the seven free parameters, its rejection constraints, and the draws.
 
-Each sample has its own random stream, ``SeedSequence(seed, spawn_key=(sample_id, STREAM))``,
-so a sample's parameters (and its network seed) do not depend on shard size, order or rank.
+Each sample has its own random stream, ``SeedSequence(seed, spawn_key=(sample_id, 0))``
+(:class:`workflow.seeds.SampleStream`), so a sample's parameters (and its network seed) do not
+depend on shard size, order or rank.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from workflow.contract import PARAM_NAMES
+from workflow.seeds import SampleStream, sample_sequence
 
-#: spawn-key suffixes of a sample's independent streams
-PRIOR_STREAM = 0
-NETWORK_STREAM = 1
+#: Parameters whose bounds must be positive (excitatory weights, time constants) or negative
+#: (inhibitory weights, J_YX convention: J_EI is I onto E).
+POSITIVE: tuple[str, ...] = ("J_EE", "J_IE", "J_ext", "tau_syn_E", "tau_syn_I")
+NEGATIVE: tuple[str, ...] = ("J_EI", "J_II")
 
 #: Candidates drawn per block of the rejection sampler.
 CANDIDATES = 32
@@ -50,12 +53,18 @@ class Prior:
         unknown = set(self.bounds) - set(PARAM_NAMES)
         if unknown:
             raise KeyError(f"prior has unknown parameters {sorted(unknown)}")
+        for name in POSITIVE:
+            if self.bounds[name][0] <= 0:
+                raise ValueError(f"prior.{name}: bounds must be positive, got {tuple(self.bounds[name])}")
+        for name in NEGATIVE:
+            if self.bounds[name][1] >= 0:
+                raise ValueError(f"prior.{name}: inhibitory bounds must be negative, got {tuple(self.bounds[name])}")
 
     @classmethod
     def from_config(cls, prior_cfg: Mapping) -> Prior:
         """Build from the ``prior`` section of the config."""
         bounds = {name: tuple(map(float, prior_cfg[name])) for name in PARAM_NAMES}
-        return cls(bounds=bounds, constraints=bool(prior_cfg.get("constraints", True)))
+        return cls(bounds=bounds, constraints=bool(prior_cfg["constraints"]))
 
     @property
     def low(self) -> np.ndarray:
@@ -76,7 +85,7 @@ class Prior:
 
     def draw_one(self, seed: int, sample_id: int) -> np.ndarray:
         """Draw sample ``sample_id`` from its own stream, rejecting until the constraints hold."""
-        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(int(sample_id), PRIOR_STREAM)))
+        rng = np.random.default_rng(sample_sequence(seed, sample_id, SampleStream.PRIOR))
         low, high = self.low, self.high
         for _ in range(MAX_TRIES // CANDIDATES):
             # Candidates are drawn in blocks and the first accepted one is taken: the same
@@ -101,12 +110,6 @@ class Prior:
         """Monte-Carlo estimate of the fraction of box draws that pass the constraints."""
         rng = np.random.default_rng(seed)
         return float(self.accept(rng.uniform(self.low, self.high, size=(n, len(PARAM_NAMES)))).mean())
-
-
-def network_seed(seed: int, sample_id: int) -> int:
-    """The simulator seed of a sample, in [1, 2**31 - 2] (valid for NEST and Brian2)."""
-    ss = np.random.SeedSequence(seed, spawn_key=(int(sample_id), NETWORK_STREAM))
-    return int(ss.generate_state(1, dtype=np.uint32)[0] % (2**31 - 2)) + 1
 
 
 def theta_dict(row: np.ndarray) -> dict[str, float]:

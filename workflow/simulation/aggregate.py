@@ -13,7 +13,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from workflow import h5io
+from workflow import h5io, table
 from workflow.contract import REQUIRED_DATASETS, Status
 
 COLUMNS: tuple[str, ...] = (*REQUIRED_DATASETS, "status")
@@ -42,7 +42,7 @@ def aggregate(shard_paths: Sequence[str | Path], out_path: str | Path, cfg: Mapp
     for p in paths:  # first pass: check every shard before writing anything
         with _open_shard(p) as f:
             try:
-                counts.append(h5io.check_table(p, f))
+                counts.append(table.check_table(p, f))
                 for key in COLUMNS:
                     f[key][:0]  # reading an empty slice touches the dataset's header
             except (ValueError, KeyError, OSError) as exc:
@@ -51,8 +51,8 @@ def aggregate(shard_paths: Sequence[str | Path], out_path: str | Path, cfg: Mapp
     n = int(sum(counts))
     status_total = np.zeros(max(s.value for s in Status) + 1, dtype=np.int64)
     # space for the whole dataset is reserved before HDF5 writes: a full disk fails cleanly
-    with h5io.atomic_h5(out_path, h5io.table_reserve_bytes(n, bytes_per_row=32)) as out:
-        d = h5io.create_table_datasets(out, n)
+    with h5io.atomic_h5(out_path, table.table_reserve_bytes(n, bytes_per_row=32)) as out:
+        d = table.create_table_datasets(out, n)
         sim_ds = out.create_dataset("simulator", (n,), dtype=h5py.string_dtype(), track_times=False)
         row = 0
         seen_last = -1

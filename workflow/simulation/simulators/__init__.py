@@ -12,34 +12,46 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from workflow.network import NetworkParams
-
-SIMULATORS: tuple[str, ...] = ("nest", "brian2")
+from workflow.contract import BRIAN2_TARGETS, SIMULATORS
+from workflow.simulation.network import NetworkParams
 
 
 @dataclasses.dataclass(frozen=True)
 class SimSettings:
     """Run settings shared by all simulators (times in ms).
 
-    ``abort_rate_hz``: a run is stopped early (and flagged runaway) once a population fires
-    above this rate over a ``chunk_ms`` window; ``None`` never stops early.
+    The fields named like ``simulation.*`` config keys take their values from the validated
+    config (:meth:`from_config`), where their defaults live. ``abort_rate_hz``: a run is stopped
+    early (and flagged runaway) once a population fires above this rate over a ``chunk_ms``
+    window; ``None`` never stops early.
     """
 
-    tstop_ms: float = 1500.0
-    transient_ms: float = 500.0
-    dt_ms: float = 0.0625
-    threads: int = 1
+    tstop_ms: float
+    transient_ms: float
+    dt_ms: float
+    threads: int
+    brian2_target: str
     chunk_ms: float = 100.0
     abort_rate_hz: float | None = None
-    brian2_target: str = "cpp_standalone"
+
+    @classmethod
+    def from_config(cls, cfg: Mapping) -> SimSettings:
+        """Settings of a campaign sample from a validated config (its ``simulation`` section)."""
+        sim = cfg["simulation"]
+        return cls(
+            tstop_ms=float(sim["tstop_ms"]),
+            transient_ms=float(sim["transient_ms"]),
+            dt_ms=float(sim["dt_ms"]),
+            threads=int(sim["threads"]),
+            brian2_target=str(sim["brian2_target"]),
+            abort_rate_hz=float(sim["max_rate_hz"]),
+        )
 
     def __post_init__(self) -> None:
         if self.tstop_ms <= 0:
             raise ValueError(f"simulation.tstop_ms must be positive, got {self.tstop_ms}")
         if not 0 <= self.transient_ms < self.tstop_ms:
-            raise ValueError(
-                f"simulation.transient_ms ({self.transient_ms}) must lie in [0, tstop_ms={self.tstop_ms})"
-            )
+            raise ValueError(f"simulation.transient_ms ({self.transient_ms}) must lie in [0, tstop_ms={self.tstop_ms})")
         if self.dt_ms <= 0:
             raise ValueError(f"simulation.dt_ms must be positive, got {self.dt_ms}")
         steps = self.tstop_ms / self.dt_ms
@@ -47,6 +59,8 @@ class SimSettings:
             raise ValueError(f"simulation.tstop_ms ({self.tstop_ms}) must be a multiple of dt_ms ({self.dt_ms})")
         if self.threads < 1:
             raise ValueError(f"simulation.threads must be >= 1, got {self.threads}")
+        if self.brian2_target not in BRIAN2_TARGETS:
+            raise ValueError(f"simulation.brian2_target must be one of {BRIAN2_TARGETS}, got {self.brian2_target!r}")
 
     @property
     def n_bins(self) -> int:
@@ -107,9 +121,9 @@ def simulate(
 ) -> SimResult:
     """Simulate one parameter set with the named simulator (imported lazily)."""
     if simulator == "nest":
-        from workflow.sim.nest_sim import simulate as run
+        from workflow.simulation.simulators.nest_sim import simulate as run
     elif simulator == "brian2":
-        from workflow.sim.brian2_sim import simulate as run
+        from workflow.simulation.simulators.brian2_sim import simulate as run
     else:
         raise ValueError(f"simulation.simulator must be one of {SIMULATORS}, got {simulator!r}")
     return run(theta, net, settings, seed)

@@ -12,8 +12,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from workflow.network import POPULATIONS, NetworkParams, check_theta
-from workflow.sim import SimResult, SimSettings
+from workflow.contract import POPULATIONS
+from workflow.simulation.network import NetworkParams, check_theta
+from workflow.simulation.simulators import SimResult, SimSettings
 
 
 def _nest():

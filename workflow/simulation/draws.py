@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from workflow import h5io
+from workflow import h5io, table
 from workflow.contract import PARAM_NAMES, PARAM_UNITS
-from workflow.prior import Prior
+from workflow.simulation.prior import Prior
 
 #: rows drawn and written per block (bounds memory for 10^6+ samples)
 BLOCK = 65_536
@@ -21,7 +21,7 @@ def write_draws(cfg: Mapping, out_path: str | Path) -> float:
     n, seed = int(cfg["campaign"]["n_samples"]), int(cfg["campaign"]["seed"])
     with h5io.atomic_h5(out_path) as f:
         params = f.create_dataset("params", (n, len(PARAM_NAMES)), dtype="f8", track_times=False)
-        h5io.write_names(params, PARAM_NAMES, PARAM_UNITS)
+        table.write_names(params, PARAM_NAMES, PARAM_UNITS)
         ids = f.create_dataset("sample_id", data=np.arange(n, dtype=np.int64), track_times=False)
         del ids
         for start in range(0, n, BLOCK):

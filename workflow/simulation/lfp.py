@@ -14,14 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 from scipy import signal
 
-from workflow.network import POPULATIONS
-
-PATHWAYS: tuple[tuple[str, str], ...] = (("E", "E"), ("E", "I"), ("I", "E"), ("I", "I"))
-
-
-def pathway_name(pre: str, post: str) -> str:
-    """Dataset name of a pathway's kernel in ``kernels.h5``, e.g. ``E_to_I``."""
-    return f"{pre}_to_{post}"
+from workflow.contract import PATHWAYS, POPULATIONS, pathway_name
 
 
 def presynaptic_kernels(kernels: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

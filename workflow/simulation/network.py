@@ -2,8 +2,9 @@
 
 Parameters are data: :class:`NetworkParams` holds every fixed quantity of the network, and a
 sample's free parameters (:data:`workflow.contract.PARAM_NAMES`) arrive as a ``theta`` mapping.
-Both simulators (:mod:`workflow.sim.nest_sim`, :mod:`workflow.sim.brian2_sim`) build the network
-from these objects alone, so they cannot drift apart.
+Both simulators (:mod:`workflow.simulation.simulators.nest_sim`,
+:mod:`workflow.simulation.simulators.brian2_sim`) build the network from these objects alone, so
+they cannot drift apart.
 
 Naming follows the paper: ``J_YX`` is the weight onto postsynaptic population Y from
 presynaptic population X, so ``J_EI`` (I onto E) and ``J_II`` are negative.
@@ -16,7 +17,7 @@ drawing K_YX presynaptic partners with replacement (``fixed_indegree``, multapse
 K exceeds the scaled population). Every neuron then receives the same mean and variance of
 recurrent input as in the full network, which keeps the best fit in its asynchronous
 irregular regime; only the shared-input correlations grow. The LFP proxy rescales the scaled
-populations' spike counts by N(full)/N(scaled) before the convolution (see :mod:`workflow.lfp`).
+populations' spike counts by N(full)/N(scaled) before the convolution (see :mod:`workflow.simulation.lfp`).
 """
 
 from __future__ import annotations
@@ -24,9 +25,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from workflow.contract import PARAM_NAMES
-
-POPULATIONS: tuple[str, ...] = ("E", "I")
+from workflow.contract import PARAM_NAMES, POPULATIONS
 
 #: Best-fit values of the seven free parameters (Hagen et al. 2022).
 BEST_FIT: dict[str, float] = {
@@ -64,6 +63,11 @@ class NetworkParams:
     delay_min: float = 0.3
     nu_ext: float = 40.0
     n_ext: Mapping[str, int] = dataclasses.field(default_factory=lambda: {"E": 465, "I": 160})
+
+    @classmethod
+    def from_config(cls, cfg: Mapping) -> NetworkParams:
+        """The network of a validated config (``network.scale``; everything else is the best fit)."""
+        return cls(scale=float(cfg["network"]["scale"]))
 
     def __post_init__(self) -> None:
         if not 0 < self.scale <= 1:
