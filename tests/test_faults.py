@@ -225,7 +225,7 @@ def test_permission_error_is_clear_and_early(finished):
             pytest.skip(f"the unprivileged user cannot run this Python: {res.stderr[-500:]}")
         assert res.returncode == 1, res.stderr[-3000:]
         assert f"error: {shards / 'shard-00001.h5'}: permission denied writing in {shards}" in res.stderr
-        assert "workflow.simulation.shards: sample" not in res.stderr  # refused before any simulation
+        assert "workflow.simulation.taskfarm: sample" not in res.stderr  # refused before any simulation
         assert (shards / "shard-00000.h5").read_bytes() == before
         assert sorted(p.name for p in shards.iterdir()) == ["shard-00000.h5"]
     finally:

@@ -38,7 +38,7 @@ def shard_cli(work: Path, out: Path, first: int = 0, stop: int = N_SHARD) -> lis
 def farm_split(log: str) -> dict[int, list[int]]:
     """Which rank ran which sample, from the task farm's log lines."""
     split: dict[int, list[int]] = {}
-    for rank, sid in re.findall(r"rank (\d+)/\d+ workflow\.shards: sample (\d+):", log):
+    for rank, sid in re.findall(r"rank (\d+)/\d+ workflow\.simulation\.taskfarm: sample (\d+):", log):
         split.setdefault(int(rank), []).append(int(sid))
     return split
 
@@ -86,16 +86,16 @@ def test_snakemake_mpi_ranks_2_identical_to_serial(serial):
 
 FAILING = """
 import sys
-import workflow.simulation.shards as shards
+import workflow.simulation.taskfarm as taskfarm
 
-run_sample = shards.run_sample
+run_sample = taskfarm.run_sample
 
 def failing(sample_id, theta_row, ctx):
     if sample_id == 3:  # rank 1's second sample
         raise MemoryError("injected failure in sample 3")
     return run_sample(sample_id, theta_row, ctx)
 
-shards.run_sample = failing
+taskfarm.run_sample = failing
 from workflow.__main__ import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -127,5 +127,5 @@ def test_wrong_number_of_ranks_is_refused(serial):
     )  # fmt: skip
     assert res.returncode == 1
     assert "expected 2 MPI ranks but MPI.COMM_WORLD has 1" in res.stderr
-    assert "workflow.simulation.shards: sample" not in res.stderr  # refused before simulating
+    assert "workflow.simulation.taskfarm: sample" not in res.stderr  # refused before simulating
     assert not out.exists()
