@@ -23,7 +23,7 @@ def write_exp_kernels(path: Path, dt_ms: float = 0.0625, tau_ms: float = 50.0) -
         f.attrs["dt_ms"] = dt_ms
         f.attrs["tau_ms"] = tau_ms
         f.attrs["probe"] = "current dipole moment z"
-        f.attrs["passive"] = True
+        f.attrs["biophysics"] = "synthetic (exponentials)"
     return path
 
 

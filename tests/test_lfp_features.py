@@ -69,3 +69,17 @@ def test_catch22_on_noise_is_finite_and_scale_invariant():
     v2, _ = catch22(5.0 * x + 3.0)
     assert r1 == "" and v1.shape == (len(FEATURE_NAMES),) and np.all(np.isfinite(v1))
     np.testing.assert_allclose(v1, v2, rtol=1e-6, atol=1e-9)
+
+
+def test_kernel_pairing_paper_2024_swaps_the_cross_pathways():
+    """paper_2024 drives E->I with I's counts and I->E with E's counts; correct uses the presynaptic ones."""
+    from workflow.simulation.lfp import count_kernels
+
+    k = _kernels()
+    correct, paper = count_kernels(k, "correct"), count_kernels(k, "paper_2024")
+    np.testing.assert_allclose(correct["E"], k["E_to_E"] + k["E_to_I"])
+    np.testing.assert_allclose(paper["E"], k["E_to_E"] + k["I_to_E"])
+    np.testing.assert_allclose(paper["I"], k["I_to_I"] + k["E_to_I"])
+    assert not np.allclose(correct["E"], paper["E"])
+    with pytest.raises(ValueError, match="kernel_pairing"):
+        count_kernels(k, "postsynaptic")

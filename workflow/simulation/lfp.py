@@ -5,6 +5,12 @@ the full-size population) is convolved, by FFT, with the summed kernel of its pa
 X->E + X->I (the kernels are per presynaptic spike, lag 0 at their centre). The pathways are
 summed, decimated by ``decimate`` (zero-phase anti-aliasing, :func:`scipy.signal.decimate`) and
 the transient is dropped. The operation is linear in the counts.
+
+Pairing (config ``lfp.kernel_pairing``): ``correct`` convolves every kernel X->Y with the
+counts of its presynaptic population X, as above. ``paper_2024`` reproduces the paper-era ncpi
+code (2024), which convolved the cross-pathway kernels E->I and I->E with the counts of the
+*postsynaptic* population (fixed in ncpi in 2026): E's counts then drive E->E + I->E and I's
+counts I->I + E->I (:func:`count_kernels`).
 """
 
 from __future__ import annotations
@@ -29,6 +35,24 @@ def presynaptic_kernels(kernels: Mapping[str, np.ndarray]) -> dict[str, np.ndarr
             raise ValueError(f"kernel of {pre} must be 1-D with odd length (lag 0 at the centre), got {h.shape}")
         out[pre] = h
     return out
+
+
+#: values of ``lfp.kernel_pairing``
+PAIRINGS: tuple[str, ...] = ("correct", "paper_2024")
+
+
+def count_kernels(kernels: Mapping[str, np.ndarray], pairing: str) -> dict[str, np.ndarray]:
+    """The kernel each population's spike counts are convolved with, under ``pairing``.
+
+    ``correct``: :func:`presynaptic_kernels`. ``paper_2024``: H_X = H_{X->X} + H_{Y->X}, the
+    kernels grouped by their postsynaptic population (module docstring).
+    """
+    if pairing == "correct":
+        return presynaptic_kernels(kernels)
+    if pairing != "paper_2024":
+        raise ValueError(f"lfp.kernel_pairing must be one of {PAIRINGS}, got {pairing!r}")
+    swapped = {pathway_name(post, pre): kernels[pathway_name(pre, post)] for pre, post in PATHWAYS}
+    return presynaptic_kernels(swapped)
 
 
 def lfp_proxy(

@@ -37,16 +37,20 @@ Each kernel is a float64 array of length ``2 * round(tau / dt) + 1``; index ``ro
 is lag 0 (the presynaptic spike). Negative lags are zero by construction; so are lags below
 the 0.3 ms minimum delay.
 
-Cells: passive by default
--------------------------
-The cells are passive (``ReferenceNetwork.passive = True``). Hagen's reference network uses
-active ball-and-sticks with Hay et al. 2011 channels, and Sandron et al. used their quasi-active
-linearisation; the passive variant keeps only the Hay 2011 leak (soma 3.38e-5 S/cm2,
-sticks 5.89e-5 S/cm2; Ra 100 ohm cm, cm 1 uF/cm2) with e_pas set to the resting potential so
-that the cell rests uniformly at V_rest (what Hagen's ``make_cell_uniform`` does for a purely
-passive cell). Active variants are not implemented. Temperature 34 degC (no effect on passive
-cells). Segments follow NEURON's d_lambda rule at 100 Hz (LFPy's ``lambda100`` default, as in
-Hagen's examples): 27 segments for E, 11 for I.
+Cells: as the paper's pipeline made them (config ``kernels.biophysics``)
+----------------------------------------------------------------------
+The kernels of Sandron et al. 2024 come from the lab's ``ncpi`` code, which follows Hagen et al.
+2022 and LFPykernels' example (necolab-ugr/ncpi ``ncpi/FieldPotential.py`` and
+``examples/simulation/Hagen_model/simulation/python/analysis.py``; LFPy/LFPykernels
+``examples/Hagen_et_al_2022_PLOS_Comput_Biol/example_network_kernel.py``): ball-and-sticks cells
+with Hay et al. 2011 channels, Ih *linearised* around V_rest and Na/K *frozen*, made uniform at
+V_rest (``lin``, the default). ``frozen`` freezes Ih too; ``passive`` keeps only the Hay 2011 leak
+(soma 3.38e-5 S/cm2, sticks 5.89e-5 S/cm2), this project's kernels before. Membranes, equations
+and sources: :mod:`workflow.simulation.kernels.biophysics`; own NMODL in ``data/mod``. Ra
+100 ohm cm, cm 1 uF/cm2, 34 degC. Segments follow NEURON's d_lambda rule at 100 Hz (LFPy's
+``lambda100``, as in Hagen's examples): 27 segments for E, 11 for I. Before the presynaptic
+spike each cell settles for :data:`~workflow.simulation.kernels.compute.SETTLE_MS` (the ``lin``
+cell relaxes to a rest below V_rest once ``g_eff`` is added, as in Hagen's pipeline).
 
 ``KernelApprox`` linearises the conductance synapses into current synapses (NEURON mechanism
 ``Exp2SynI``) and, with ``g_eff`` (default on), adds the mean conductance of the recurrent and
@@ -61,24 +65,20 @@ Data that could not be downloaded, and how it was derived
   Hagen's ball-and-sticks cells. E: soma 30 um x 30 um diameter, basal stick 200 um x 2 um
   downwards, apical stick 1000 um x 3 um upwards. I: soma 30 um x 15 um diameter and two
   200 um x 2 um sticks, one up and one down (symmetric).
-* Presynaptic rates nu_X (enter the effective leak through ``g_eff``): defaults
-  6.5 Hz (E), 9.6 Hz (I) (schema defaults of ``kernels.nu_E_hz``, ``kernels.nu_I_hz``), the
-  population rates of the best-fit point
-  network (``workflow.simulation.network.BEST_FIT``) simulated once at full size (8192 + 1024 neurons,
-  pairwise Bernoulli p = 0.2, NEST 3.10, dt 2^-4 ms, 2 s after a 0.5 s transient). The LIF
-  network was fitted to the reference network's spiking, so these stand in for the
-  multicompartment network's rates. Config keys ``kernels.nu_E_hz`` / ``kernels.nu_I_hz``
-  override them.
-* Resting potentials V_rest (linearisation point of the synapses, e_pas and v_init):
-  Hagen/Sandron took the median somatic potential of the simulated multicompartment network,
-  which is not available. :func:`resting_potentials` derives it as the steady state of the
-  same passive cell, isopotential approximation, under the mean conductances of its inputs:
-  V_rest = (G_L E_L + sum_s G_s E_s) / (G_L + sum_s G_s), with the Hay leak (E_L = -90 mV),
-  the external drive (465 or 160 synapses at 40 Hz, E_s = 0 mV) and the recurrent synapses at
-  the rates nu_X (E_s = 0 or -80 mV); the mean conductance of a synapse type is
-  in-degree x weight x (time integral of the peak-normalised Exp2Syn) x rate. With the default
-  rates this gives -73.6 mV (E) and -73.4 mV (I): the inhibitory conductance dominates.
-  ``ReferenceNetwork.vrest_mV`` overrides the derivation.
+* Presynaptic rates nu_X (effective leak through ``g_eff``), config
+  ``kernels.presynaptic_rates_hz``: default E 2.571 Hz, I 5.058 Hz, the multicompartment (MC)
+  reference network's rates that the paper's pipeline uses (project issue #9, after ncpi and
+  Hagen et al. 2022; not recomputed here: the MC network cannot be simulated on this machine's
+  budget). The LIF best fit fires at 6.5 / 9.6 Hz, the rates this project used before.
+* Resting potentials V_rest (linearisation point of the synapses and Ih, v_init), config
+  ``kernels.v_rest_mV``: default E -70.55 mV, I -69.36 mV, the median somatic potential of the MC
+  network as ncpi takes it (``np.median(somav)`` in ``FieldPotential.create_kernel``; values from
+  project issue #9). ``null`` derives V_rest as before, the steady state of the *passive* cell
+  under mean synaptic input, isopotential approximation (:func:`resting_potentials`): about
+  -73.6 mV (E) and -73.4 mV (I) at the LIF rates.
+* The kernel amplitudes follow V_rest through the synaptic driving force: the I->E kernel of the
+  default (-70.55 mV) is 2.2x the old derived one (-73.6 mV); ``results/kernels/sensitivity.png``
+  shows what each choice does to the features.
 """
 
 from workflow.simulation.kernels.compute import compute_kernels, kernel_attrs, kernels_from_config, n_lags

@@ -24,6 +24,31 @@ log = logging.getLogger(__name__)
 _CDM_KEY = "KernelApproxCurrentDipoleMoment"
 
 
+#: Simulated time (ms) before the presynaptic spike. ``KernelApprox`` adds the effective synaptic
+#: conductance (``g_eff``) to ``g_pas`` after the cell was made uniform at V_rest; the ``lin`` and
+#: ``frozen`` cells have e_pas below V_rest (their resting Ih is inward, Hagen's
+#: ``make_cell_uniform``), so they relax to a rest some 8-9 mV lower before the spike arrives, as
+#: in the paper's pipeline. lfpykernels subtracts the value at the spike time, so any drift left
+#: then would enter the kernel: the slowest relaxation is the quasi-active Ih (tau_w = 43 ms at
+#: V_rest), and 500 ms (11.6 tau_w) leaves less than 1e-5 of it. Passive cells do not drift.
+SETTLE_MS = 500.0
+
+#: where the kernels' resting potentials come from (recorded in kernels.h5)
+VREST_SOURCE = {
+    "given": (
+        "config kernels.v_rest_mV; default -70.55 mV (E), -69.36 mV (I): median somatic potential of the "
+        "multicompartment reference network, as the paper's pipeline uses (ncpi FieldPotential.create_kernel: "
+        "np.median(somav); values from the project's issue #9, after ncpi/Hagen et al. 2022)"
+    ),
+    "derived": "steady state of the passive cell under mean synaptic conductances (resting_potentials)",
+}
+#: where the presynaptic rates (effective conductance g_eff) come from
+RATES_SOURCE = (
+    "config kernels.presynaptic_rates_hz; default 2.571 Hz (E), 5.058 Hz (I): rates of the multicompartment "
+    "reference network used by the paper's pipeline (ncpi, after Hagen et al. 2022; project issue #9)"
+)
+
+
 def _kernel_approx(params: ReferenceNetwork, post: str, nu: Mapping[str, float], vrest: float) -> Any:
     import scipy.stats as st
     from lfpykernels import KernelApprox
@@ -121,10 +146,6 @@ def compute_kernels(
             "lfpykernels needs; use a power-of-two fraction of a millisecond (e.g. 2**-4)"
         )
     nu = check_rates(nu_X)
-    if not params.passive:
-        raise NotImplementedError(
-            "only passive reference cells are implemented (ReferenceNetwork.passive=True, config kernels.active=false)"
-        )
     from lfpykernels import KernelApproxCurrentDipoleMoment
 
     ensure_mechanisms()
@@ -144,7 +165,7 @@ def compute_kernels(
                 Vrest=vrest[post],
                 dt=float(dt_ms),
                 X=pre,
-                t_X=float(tau_ms),
+                t_X=SETTLE_MS + float(tau_ms),
                 tau=float(tau_ms),
                 g_eff=params.g_eff,
                 fir=False,
@@ -162,15 +183,20 @@ def compute_kernels(
 def kernels_from_config(cfg: Mapping) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Compute the kernels for a validated config; returns ``(kernels, attrs)`` for :func:`write_kernels`.
 
-    Reads ``simulation.dt_ms`` and the ``kernels`` section (``tau_ms``, ``active``,
-    ``nu_E_hz``, ``nu_I_hz``); the attributes record both and the provenance.
+    Reads ``simulation.dt_ms`` and the ``kernels`` section (``tau_ms``, ``biophysics``,
+    ``v_rest_mV``, ``presynaptic_rates_hz``); the attributes record them, where the values come
+    from, and the provenance.
     """
     from workflow.h5io import provenance_attrs
 
     kcfg = cfg["kernels"]
     dt_ms, tau_ms = float(cfg["simulation"]["dt_ms"]), float(kcfg["tau_ms"])
-    nu = {pop: float(kcfg[f"nu_{pop}_hz"]) for pop in POPULATIONS}
-    params = ReferenceNetwork(passive=not bool(kcfg["active"]))
+    nu = {pop: float(kcfg["presynaptic_rates_hz"][pop]) for pop in POPULATIONS}
+    vrest = kcfg["v_rest_mV"]
+    params = ReferenceNetwork(
+        biophysics=str(kcfg["biophysics"]),
+        vrest_mV=None if vrest is None else {pop: float(vrest[pop]) for pop in POPULATIONS},
+    )
     kernels = compute_kernels(params, dt_ms, tau_ms, nu)
     attrs = kernel_attrs(params, dt_ms, tau_ms, nu)
     # which code and config made the file (config hash, git commit, versions of every package)
@@ -192,13 +218,15 @@ def kernel_attrs(params: ReferenceNetwork, dt_ms: float, tau_ms: float, nu_X: Ma
         "lag0_index": round(tau_ms / dt_ms),
         "probe": PROBE,
         "units": UNITS,
-        "passive": bool(params.passive),
+        "biophysics": params.biophysics,
         "g_eff": bool(params.g_eff),
         "nu_E_hz": nu["E"],
         "nu_I_hz": nu["I"],
         "vrest_E_mV": vrest["E"],
         "vrest_I_mV": vrest["I"],
         "vrest_derived": params.vrest_mV is None,
+        "vrest_source": VREST_SOURCE["derived" if params.vrest_mV is None else "given"],
+        "rates_source": RATES_SOURCE,
         "normalization": (
             "z current dipole moment of the whole postsynaptic population per spike of one "
             "presynaptic neuron; convolve with the spike count per dt bin of the full-size "

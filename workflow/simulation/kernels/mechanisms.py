@@ -14,7 +14,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from workflow.simulation.kernels.biophysics import MECHANISMS
 from workflow.simulation.kernels.reference_network import MOD_DIR
+
+#: every mechanism of data/mod: a process whose loaded build lacks one must load a new build
+MECHANISM_NAMES: tuple[str, ...] = ("Exp2SynI", *MECHANISMS)
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +42,8 @@ def _nrnivmodl() -> str:
 def ensure_mechanisms(build_root: str | os.PathLike | None = None) -> Path | None:
     """Load the ``Exp2SynI`` mechanism, compiling ``data/mod/*.mod`` first if needed.
 
-    Nothing happens if NEURON already knows ``Exp2SynI``. Otherwise the mod files are compiled
+    Nothing happens if NEURON already knows every mechanism (:data:`MECHANISM_NAMES`). Otherwise the
+    mod files are compiled
     with ``nrnivmodl`` into ``<build_root>/<hash>``, the hash covering the mod sources, the
     NEURON version and the machine, so a build is reused across runs and rebuilt when any of
     them changes. ``build_root`` defaults to ``$SBI_NRNMECH_DIR`` or
@@ -49,7 +54,7 @@ def ensure_mechanisms(build_root: str | os.PathLike | None = None) -> Path | Non
     """
     import neuron
 
-    if hasattr(neuron.h, "Exp2SynI"):
+    if all(hasattr(neuron.h, name) for name in MECHANISM_NAMES):
         return None
     mods = sorted(MOD_DIR.glob("*.mod"))
     if not mods:
@@ -78,6 +83,8 @@ def ensure_mechanisms(build_root: str | os.PathLike | None = None) -> Path | Non
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-    if not neuron.load_mechanisms(str(target), warn_if_already_loaded=False) or not hasattr(neuron.h, "Exp2SynI"):
+    if not neuron.load_mechanisms(str(target), warn_if_already_loaded=False) or not all(
+        hasattr(neuron.h, name) for name in MECHANISM_NAMES
+    ):
         raise RuntimeError(f"could not load the NEURON mechanisms built in {target}")
     return target

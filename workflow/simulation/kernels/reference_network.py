@@ -17,9 +17,14 @@ from typing import Any
 import numpy as np
 
 from workflow.contract import PATHWAY_NAMES, POPULATIONS, pathway_name
+from workflow.simulation.kernels.biophysics import (
+    BIOPHYSICS,
+    DEFAULT_VREST_MV,
+    HAY2011_DENSITIES,
+    insert_biophysics,
+)
 
 log = logging.getLogger(__name__)
-
 
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
@@ -127,10 +132,14 @@ class ReferenceNetwork:
     e_pas_mV: float = -90.0
     celsius: float = 34.0
     lambda_f_hz: float = 100.0
-    passive: bool = True
+    #: cell membrane: ``lin`` (Hay 2011, Ih linearised, Na/K frozen; the paper's pipeline),
+    #: ``frozen`` or ``passive`` (see :mod:`workflow.simulation.kernels.biophysics`)
+    biophysics: str = "lin"
     g_eff: bool = True
-    #: resting potential per population (mV); None derives it (:func:`resting_potentials`)
-    vrest_mV: Mapping[str, float] | None = None
+    #: resting potential per population (mV), the linearisation point; None derives the passive
+    #: cell's steady state (:func:`resting_potentials`). Default: the median somatic potential of
+    #: the multicompartment reference network (:data:`~.biophysics.DEFAULT_VREST_MV`)
+    vrest_mV: Mapping[str, float] | None = dataclasses.field(default_factory=lambda: dict(DEFAULT_VREST_MV))
 
     def __post_init__(self) -> None:
         def need_keys(name: str, keys: tuple[str, ...]) -> Mapping:
@@ -192,6 +201,8 @@ class ReferenceNetwork:
             raise ValueError("ReferenceNetwork.ext_rate_hz must be >= 0")
         if not self.ext_tau2_ms > self.ext_tau1_ms:
             raise ValueError("ReferenceNetwork.ext_tau2_ms must exceed ext_tau1_ms")
+        if self.biophysics not in BIOPHYSICS:
+            raise ValueError(f"ReferenceNetwork.biophysics must be one of {BIOPHYSICS}, got {self.biophysics!r}")
         if self.vrest_mV is not None:
             for pop, v in need_keys("vrest_mV", POPULATIONS).items():
                 if not (isinstance(v, (int, float)) and math.isfinite(v)):
@@ -252,15 +263,12 @@ def _morphology(pop: str) -> Path:
     return DATA_DIR / f"ball_and_sticks_{pop}.hoc"
 
 
-def _insert_passive(cell: Any, vrest_mV: float, g_soma: float, g_dend: float) -> None:
-    """LFPy ``custom_fun``: Hay 2011 leak with e_pas = V_rest, so the cell rests uniformly."""
-    for sec in cell.template.all:
-        sec.insert("pas")
-        sec.g_pas = g_soma if "soma" in sec.name() else g_dend
-        sec.e_pas = vrest_mV
-
-
 def _cell_parameters(params: ReferenceNetwork, pop: str, vrest_mV: float) -> dict[str, Any]:
+    """LFPy cell arguments: morphology, and the membrane of ``params.biophysics`` at ``vrest_mV``."""
+    densities = {
+        "soma": dataclasses.replace(HAY2011_DENSITIES["soma"], g_pas_S_cm2=params.g_pas_soma_S_cm2),
+        **{s: dataclasses.replace(HAY2011_DENSITIES[s], g_pas_S_cm2=params.g_pas_dend_S_cm2) for s in ("dend", "apic")},
+    }
     return {
         "morphology": str(_morphology(pop)),
         "templatefile": str(TEMPLATE_FILE),
@@ -270,10 +278,8 @@ def _cell_parameters(params: ReferenceNetwork, pop: str, vrest_mV: float) -> dic
         "celsius": params.celsius,
         "nsegs_method": "lambda100",
         "lambda_f": params.lambda_f_hz,
-        "custom_fun": [_insert_passive],
-        "custom_fun_args": [
-            {"vrest_mV": vrest_mV, "g_soma": params.g_pas_soma_S_cm2, "g_dend": params.g_pas_dend_S_cm2}
-        ],
+        "custom_fun": [insert_biophysics],
+        "custom_fun_args": [{"biophysics": params.biophysics, "vrest_mV": vrest_mV, "densities": densities}],
     }
 
 
@@ -281,7 +287,8 @@ def leak_conductance_uS(params: ReferenceNetwork, pop: str) -> float:
     """Total leak conductance (uS) of the passive ``pop`` cell, from its NEURON segments."""
     import LFPy
 
-    cell = LFPy.TemplateCell(delete_sections=True, **_cell_parameters(params, pop, params.e_pas_mV))
+    passive = dataclasses.replace(params, biophysics="passive")
+    cell = LFPy.TemplateCell(delete_sections=True, **_cell_parameters(passive, pop, params.e_pas_mV))
     try:
         g = np.array([seg.g_pas for sec in cell.allseclist for seg in sec])  # S/cm2
         # S/cm2 * um2 = 1e-8 S = 1e-2 uS
@@ -291,10 +298,14 @@ def leak_conductance_uS(params: ReferenceNetwork, pop: str) -> float:
 
 
 def resting_potentials(params: ReferenceNetwork, nu_X: Mapping[str, float]) -> dict[str, float]:
-    """Resting potential (mV) of each population's passive cell under mean synaptic input.
+    """Resting potential (mV) of each population's kernel cell: ``params.vrest_mV`` if set.
 
-    ``params.vrest_mV`` if set; otherwise the isopotential steady state with the mean
-    conductances of the external and recurrent synapses (module docstring).
+    Otherwise (``vrest_mV`` None, config ``kernels.v_rest_mV: null``) the derivation this
+    project used before the paper's values were adopted: the steady state of the *passive*
+    (Hay 2011 leak only, E_L = -90 mV) cell, isopotential approximation, under the mean
+    conductances of its external and recurrent synapses at the rates ``nu_X``:
+    V = (G_L E_L + sum_s G_s E_s) / (G_L + sum_s G_s) (module docstring). It ignores Ih and the
+    frozen Na/K conductances, so it is an approximation for ``lin`` and ``frozen`` cells.
     """
     if params.vrest_mV is not None:
         return {p: float(params.vrest_mV[p]) for p in POPULATIONS}
