@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from workflow.config import load_config  # noqa: E402
 from workflow.seeds import network_seed  # noqa: E402
+from workflow.simulation.gates import abort_rate_hz  # noqa: E402
 from workflow.simulation.network import NetworkParams, make_theta  # noqa: E402
 from workflow.simulation.simulators import SimSettings, simulate  # noqa: E402
 
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                     dt_ms=float(cfg["simulation"]["dt_ms"]),
                     transient_ms=args.transient_ms,
                     threads=args.threads,
-                    abort_rate_hz=float(cfg["simulation"]["max_rate_hz"]),
+                    abort_rate_hz=abort_rate_hz(cfg["gates"]),
                     brian2_target=target or "cpp_standalone",
                 )
                 t0 = time.perf_counter()

@@ -3,9 +3,14 @@ rule dataset_summary:
         dataset="results/dataset.h5",
         shard=f"results/shards/shard-{SHARDS[0]}.h5",
     output:
-        report(
+        summary=report(
             "results/aggregate/summary.png",
             caption="../workflow/report/dataset_summary.rst",
+            category="Simulation",
+        ),
+        features=report(
+            "results/aggregate/features_vs_rate.png",
+            caption="../workflow/report/features_vs_rate.rst",
             category="Simulation",
         ),
     log:

@@ -11,5 +11,6 @@ check_against_draws(snakemake.output[0], snakemake.input.draws)  # noqa: F821
 log.info("summary: %s", json.dumps(summary))
 print(
     f"dataset: {summary['n_samples']} samples, {summary['n_valid']} valid, "
-    f"invalid fraction {summary['invalid_fraction']:.3f}, status counts {summary['status_counts']}"
+    f"invalid fraction {summary['invalid_fraction']:.3f}, status counts {summary['status_counts']}, "
+    f"samples failing each gate {summary['gate_counts']}"
 )

@@ -137,6 +137,7 @@ def check_config(cfg: Mapping) -> None:
     """Checks that span several keys, made by the constructors that use the keys (so each rule
     is written once); raise :class:`ConfigError` naming the key."""
     from workflow.simulation.crosscheck.run import crosscheck_config
+    from workflow.simulation.gates import Gates
     from workflow.simulation.kernels.io import n_lags
     from workflow.simulation.network import NetworkParams
     from workflow.simulation.prior import Prior
@@ -154,9 +155,8 @@ def check_config(cfg: Mapping) -> None:
     check("network", lambda: NetworkParams.from_config(cfg))
     check("kernels.tau_ms", lambda: n_lags(cfg["simulation"]["dt_ms"], cfg["kernels"]["tau_ms"]))
     check("crosscheck", lambda: SimSettings.from_config(crosscheck_config(cfg)))
+    check("gates", lambda: Gates.from_config(cfg["gates"]))
     sim = cfg["simulation"]
-    if sim["min_rate_hz"] >= sim["max_rate_hz"]:
-        raise ConfigError("config key 'simulation.min_rate_hz': must be below simulation.max_rate_hz")
     analysed = (sim["tstop_ms"] - sim["transient_ms"]) / (sim["dt_ms"] * cfg["lfp"]["decimate"])
     if analysed < 100:
         raise ConfigError(
@@ -209,16 +209,20 @@ def shard_sample_ids(cfg: Mapping, shard: int) -> range:
 
 
 #: the config sections that determine the simulated dataset
-SIMULATION_SECTIONS: tuple[str, ...] = ("campaign", "prior", "simulation", "network", "kernels", "lfp")
+SIMULATION_SECTIONS: tuple[str, ...] = ("campaign", "prior", "simulation", "network", "kernels", "lfp", "gates")
 
 
 def simulation_config(cfg: Mapping) -> dict:
     """The config that determines the simulated dataset (the aggregate's provenance and params).
 
-    ``simulation.mpi_ranks`` is left out: the task farm gives the same result.
+    ``simulation.mpi_ranks`` is left out: the task farm gives the same result; of ``gates``
+    only the selected preset is kept.
     """
+    from workflow.simulation.gates import selected_gates_config
+
     out = {k: copy.deepcopy(cfg[k]) for k in SIMULATION_SECTIONS}
     out["simulation"].pop("mpi_ranks", None)
+    out["gates"] = selected_gates_config(out["gates"])
     return out
 
 

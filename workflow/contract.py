@@ -87,11 +87,29 @@ REQUIRED_DATASETS: tuple[str, ...] = ("params", "features", "rates", "valid", "s
 
 
 class Status(enum.IntEnum):
-    """Per-sample status code stored in ``status``; only ``OK`` rows are ``valid``."""
+    """Per-sample status code stored in ``status``; only ``OK`` rows are ``valid``.
+
+    Which gates apply is the config's ``gates.preset`` (:mod:`workflow.simulation.gates`); a
+    sample failing several gates gets the code of the first in the order of
+    :data:`workflow.simulation.gates.GATE_ORDER`, and its ``status_reason`` in the shard names
+    every gate it failed.
+    """
 
     OK = 0
+    #: the simulator raised (the reason holds the exception)
     SIMULATOR_ERROR = 1
+    #: a population rate below the preset's minimum
     SILENT = 2
+    #: stopped early: a population fired above the preset's abort rate within one chunk
     RUNAWAY = 3
+    #: a catch22 feature is not finite
     NAN_FEATURES = 4
     NOT_RUN = 5
+    #: constant LFP proxy (dipole moment): its standard deviation at or below ``gates.lfp_min_std``
+    FLAT_LFP = 6
+    #: a population rate above the preset's maximum (the run went to the end)
+    HIGH_RATE = 7
+    #: the I rate outside the preset's bounds relative to the E rate
+    EI_RATIO = 8
+    #: the LFP proxy's spectrum fails the preset's spectral gates (1/f exponent, fit, peaks)
+    SPECTRUM = 9

@@ -2,11 +2,14 @@
 
 Only the contract datasets are merged (no LFP traces), shard by shard, into preallocated
 datasets; a missing, truncated or inconsistent shard stops the merge with a message naming it.
+The summary counts the samples per status (the first gate each failed) and per gate (every gate
+named in the shards' ``status_reason``; :mod:`workflow.simulation.gates`).
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import numpy as np
 
 from workflow import h5io, table
 from workflow.contract import REQUIRED_DATASETS, Status
+from workflow.simulation.gates import reason_gates
 
 COLUMNS: tuple[str, ...] = (*REQUIRED_DATASETS, "status")
 
@@ -35,7 +39,11 @@ def _open_shard(path: Path) -> h5py.File:
 
 
 def aggregate(shard_paths: Sequence[str | Path], out_path: str | Path, cfg: Mapping | None = None) -> dict:
-    """Merge ``shard_paths`` (in order) into ``out_path``. Returns a summary with the invalid fraction."""
+    """Merge ``shard_paths`` (in order) into ``out_path``.
+
+    Returns a summary (also the dataset's ``summary`` attribute, JSON): the invalid fraction,
+    ``status_counts`` per :class:`Status` and ``gate_counts``, the samples failing each gate.
+    """
     paths = [Path(p) for p in shard_paths]
     counts = []
     simulators = set()
@@ -50,6 +58,7 @@ def aggregate(shard_paths: Sequence[str | Path], out_path: str | Path, cfg: Mapp
             simulators.add(str(f.attrs.get("simulator", "unknown")))
     n = int(sum(counts))
     status_total = np.zeros(max(s.value for s in Status) + 1, dtype=np.int64)
+    gate_total: Counter[str] = Counter()
     # space for the whole dataset is reserved before HDF5 writes: a full disk fails cleanly
     with h5io.atomic_h5(out_path, table.table_reserve_bytes(n, bytes_per_row=32)) as out:
         d = table.create_table_datasets(out, n)
@@ -60,6 +69,7 @@ def aggregate(shard_paths: Sequence[str | Path], out_path: str | Path, cfg: Mapp
             with _open_shard(p) as f:
                 try:
                     block = {key: f[key][...] for key in COLUMNS}
+                    reasons = f["status_reason"].asstr()[...] if "status_reason" in f else []
                 except OSError as exc:
                     raise ShardError(
                         f"shard {p} is corrupt or truncated ({exc}); delete it and re-run its simulate job"
@@ -73,6 +83,7 @@ def aggregate(shard_paths: Sequence[str | Path], out_path: str | Path, cfg: Mapp
                     d[key][row : row + k] = block[key]
                 sim_ds[row : row + k] = str(f.attrs.get("simulator", "unknown"))
                 status_total += np.bincount(block["status"].astype(np.int64), minlength=status_total.size)
+                gate_total.update(g for r in reasons for g in set(reason_gates(r)))
             row += k
         valid = int(status_total[Status.OK])
         summary = {
@@ -80,6 +91,7 @@ def aggregate(shard_paths: Sequence[str | Path], out_path: str | Path, cfg: Mapp
             "n_valid": valid,
             "invalid_fraction": (n - valid) / n if n else 0.0,
             "status_counts": {s.name: int(status_total[s]) for s in Status},
+            "gate_counts": dict(sorted(gate_total.items())),
             "n_shards": len(paths),
             "simulators": sorted(simulators),
         }

@@ -1,4 +1,4 @@
-"""One sample of the campaign: simulate, LFP proxy, catch22, status."""
+"""One sample of the campaign: simulate, LFP proxy, catch22, and its status under the gates."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import numpy as np
 from workflow.contract import FEATURE_NAMES, POPULATIONS, Status
 from workflow.seeds import network_seed
 from workflow.simulation.features import catch22
-from workflow.simulation.lfp import lfp_proxy, presynaptic_kernels
+from workflow.simulation.gates import Gates, SampleMeasures, status_of
+from workflow.simulation.lfp import count_kernels, lfp_proxy
 from workflow.simulation.network import NetworkParams
 from workflow.simulation.prior import theta_dict
 from workflow.simulation.simulators import SimSettings, simulate
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class SampleContext:
-    """Everything a sample needs besides its parameters: network, run settings, kernels."""
+    """Everything a sample needs besides its parameters: network, run settings, kernels, gates."""
 
     net: NetworkParams
     settings: SimSettings
@@ -30,8 +31,7 @@ class SampleContext:
     seed: int
     kernels_by_pre: Mapping[str, np.ndarray]
     decimate: int
-    min_rate_hz: float
-    max_rate_hz: float
+    gates: Gates
 
     @classmethod
     def from_config(cls, cfg: Mapping, kernels: Mapping[str, np.ndarray], kernel_dt_ms: float) -> SampleContext:
@@ -46,11 +46,15 @@ class SampleContext:
             settings=SimSettings.from_config(cfg),
             simulator=sim["simulator"],
             seed=int(cfg["campaign"]["seed"]),
-            kernels_by_pre=presynaptic_kernels(kernels),
+            kernels_by_pre=count_kernels(kernels, cfg["lfp"]["kernel_pairing"]),
             decimate=int(cfg["lfp"]["decimate"]),
-            min_rate_hz=float(sim["min_rate_hz"]),
-            max_rate_hz=float(sim["max_rate_hz"]),
+            gates=Gates.from_config(cfg["gates"]),
         )
+
+    @property
+    def fs_hz(self) -> float:
+        """Sampling rate of the LFP proxy (Hz)."""
+        return 1000.0 / (self.settings.dt_ms * self.decimate)
 
     @property
     def lfp_len(self) -> int:
@@ -74,7 +78,12 @@ class SampleResult:
 
 
 def run_sample(sample_id: int, theta_row: np.ndarray, ctx: SampleContext) -> SampleResult:
-    """Simulate one sample and derive its rates, LFP proxy and features; never raises on bad dynamics."""
+    """Simulate one sample and derive its rates, LFP proxy, features and status; never raises on bad dynamics.
+
+    A run stopped early is RUNAWAY with NaN features; otherwise :meth:`Gates.classify` decides
+    the status from the rates, the LFP proxy and its features (computed for every sample that
+    ran to the end, valid or not).
+    """
     t0 = time.perf_counter()
     nan_feat = np.full(len(FEATURE_NAMES), np.nan)
     seed = network_seed(ctx.seed, sample_id)
@@ -82,17 +91,17 @@ def run_sample(sample_id: int, theta_row: np.ndarray, ctx: SampleContext) -> Sam
         res = simulate(theta_dict(theta_row), ctx.net, ctx.settings, seed, ctx.simulator)
     except Exception as exc:  # a simulator error marks the sample, not the shard
         log.warning("sample %d: simulator error: %s", sample_id, exc)
-        return SampleResult(
-            sample_id, np.full(2, np.nan), nan_feat, Status.SIMULATOR_ERROR,
-            f"{type(exc).__name__}: {exc}", None, 0, time.perf_counter() - t0,
-        )  # fmt: skip
+        status, reason = status_of([("simulator_error", f"{type(exc).__name__}: {exc}")])
+        return SampleResult(sample_id, np.full(2, np.nan), nan_feat, status, reason, None, 0, time.perf_counter() - t0)
     if res.aborted:
         t_done = res.t_done_ms or ctx.settings.tstop_ms
         rates = np.array([res.counts[p].sum() / (ctx.net.N[p] * t_done / 1000.0) for p in POPULATIONS])
-        reason = f"runaway: stopped at {t_done:.0f} ms with rates {np.round(rates, 1).tolist()} Hz"
-        return SampleResult(
-            sample_id, rates, nan_feat, Status.RUNAWAY, reason, None, res.n_vp, time.perf_counter() - t0
-        )
+        status, reason = status_of([(
+            "runaway",
+            f"stopped at {t_done:.0f} ms, a chunk above {ctx.settings.abort_rate_hz:g} Hz, rates so far "
+            f"{np.round(rates, 1).tolist()} Hz",
+        )])  # fmt: skip
+        return SampleResult(sample_id, rates, nan_feat, status, reason, None, res.n_vp, time.perf_counter() - t0)
     rates = np.array([res.rates_hz[p] for p in POPULATIONS])
     trace = lfp_proxy(
         res.counts,
@@ -103,11 +112,7 @@ def run_sample(sample_id: int, theta_row: np.ndarray, ctx: SampleContext) -> Sam
         ctx.decimate,
     )
     features, why = catch22(trace)
-    status, reason = Status.OK, ""
-    if rates.max() > ctx.max_rate_hz:
-        status, reason = Status.RUNAWAY, f"runaway: rates {np.round(rates, 1).tolist()} Hz"
-    elif rates.min() < ctx.min_rate_hz:
-        status, reason = Status.SILENT, f"silent: rates {np.round(rates, 3).tolist()} Hz"
-    elif why:
-        status, reason = Status.NAN_FEATURES, why
+    run_s = ctx.settings.tstop_ms / 1000.0
+    run_rates = np.array([res.counts[p].sum() / (ctx.net.N[p] * run_s) for p in POPULATIONS])
+    status, reason = ctx.gates.classify(SampleMeasures(rates, run_rates, trace, ctx.fs_hz, features, why))
     return SampleResult(sample_id, rates, features, status, reason, trace, res.n_vp, time.perf_counter() - t0)

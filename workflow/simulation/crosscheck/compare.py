@@ -18,9 +18,7 @@ def _pooled_sd(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.sqrt((np.var(a, axis=axis, ddof=1) + np.var(b, axis=axis, ddof=1)) / 2.0)
 
 
-def compare(
-    nest: RunSet, brian2: RunSet, fmin_hz: float, fmax_hz: float, rel_tol: float
-) -> pd.DataFrame:
+def compare(nest: RunSet, brian2: RunSet, fmin_hz: float, fmax_hz: float, rel_tol: float) -> pd.DataFrame:
     """One row per draw: means, spreads, differences, tolerances and verdicts (module docstring)."""
     if not np.array_equal(nest.sample_id, brian2.sample_id) or not np.allclose(nest.params, brian2.params):
         raise ValueError("the NEST and Brian2 runs cover different draws")

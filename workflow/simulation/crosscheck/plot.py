@@ -39,7 +39,7 @@ def plot(
         bad = ~df[f"{q}_agree"].astype(bool)
         ax.plot(df.loc[bad, f"{q}_nest_mean"], df.loc[bad, f"{q}_brian2_mean"], "x", color="k", ms=9)
     means = df[[c for c in df if c.endswith("_mean")]].to_numpy(dtype=float)
-    shown = means[means >= 0.1]  # below 0.1 Hz: silent in the campaign's sense (min_rate_hz)
+    shown = means[means >= 0.1]  # below 0.1 Hz: silent in the sense of gates.rate_window.min_rate_hz
     lo = float(shown.min()) / 2 if shown.size else 0.1
     hi = float(shown.max()) * 2 if shown.size else 100.0
     n_hidden = int((df[["rate_E_nest_mean", "rate_E_brian2_mean"]].max(axis=1) < lo).sum())

@@ -14,7 +14,8 @@ from scipy import signal
 
 from workflow.contract import PARAM_NAMES, POPULATIONS
 from workflow.seeds import replicate_seed
-from workflow.simulation.lfp import lfp_proxy, presynaptic_kernels
+from workflow.simulation.gates import early_stop_config
+from workflow.simulation.lfp import count_kernels, lfp_proxy
 from workflow.simulation.network import NetworkParams
 from workflow.simulation.prior import theta_dict
 from workflow.simulation.simulators import SimSettings, simulate
@@ -46,7 +47,7 @@ class CrosscheckSpec:
         return cls(
             net=NetworkParams.from_config(xcfg),
             settings=SimSettings.from_config(xcfg),
-            kernels_by_pre=presynaptic_kernels(kernels),
+            kernels_by_pre=count_kernels(kernels, xcfg["lfp"]["kernel_pairing"]),
             decimate=int(xcfg["lfp"]["decimate"]),
             n_seeds=int(xcfg["crosscheck"]["n_seeds"]),
             seed=int(xcfg["campaign"]["seed"]),
@@ -114,9 +115,10 @@ def crosscheck_config(cfg: Mapping) -> dict:
         "simulation": {
             "tstop_ms": xc["tstop_ms"] if xc["tstop_ms"] is not None else sim["tstop_ms"],
             "threads": 1,
-            **{k: sim[k] for k in ("transient_ms", "dt_ms", "max_rate_hz", "brian2_target")},
+            **{k: sim[k] for k in ("transient_ms", "dt_ms", "brian2_target")},
         },
-        "lfp": {"decimate": cfg["lfp"]["decimate"]},
+        "gates": early_stop_config(cfg["gates"]),
+        "lfp": {k: cfg["lfp"][k] for k in ("decimate", "kernel_pairing")},
     }
 
 

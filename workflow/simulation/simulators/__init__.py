@@ -36,7 +36,10 @@ class SimSettings:
 
     @classmethod
     def from_config(cls, cfg: Mapping) -> SimSettings:
-        """Settings of a campaign sample from a validated config (its ``simulation`` section)."""
+        """Settings of a campaign sample from a validated config: its ``simulation`` section and
+        the early stop of the selected ``gates`` preset (:func:`~workflow.simulation.gates.abort_rate_hz`)."""
+        from workflow.simulation.gates import abort_rate_hz
+
         sim = cfg["simulation"]
         return cls(
             tstop_ms=float(sim["tstop_ms"]),
@@ -44,7 +47,7 @@ class SimSettings:
             dt_ms=float(sim["dt_ms"]),
             threads=int(sim["threads"]),
             brian2_target=str(sim["brian2_target"]),
-            abort_rate_hz=float(sim["max_rate_hz"]),
+            abort_rate_hz=abort_rate_hz(cfg["gates"]),
         )
 
     def __post_init__(self) -> None:
