@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= 2
 
-.PHONY: setup run test test-fast bench dry-run-paper clean
+.PHONY: setup run reproduce test test-fast bench dry-run-paper clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ setup: $(VENV)/.installed
 run: setup
 	$(VENV)/bin/snakemake --cores $(CORES)
 	$(VENV)/bin/snakemake --cores 1 --report results/report.html
+
+# The reduced campaign of issue 9 (config/reduced.yaml; about 2 hours on 2 cores) and its report
+reproduce: setup
+	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/config.yaml config/reduced.yaml
+	$(VENV)/bin/snakemake --cores 1 --configfile config/config.yaml config/reduced.yaml --report results/report.html
 
 test: setup
 	$(PY) -m pytest -v
