@@ -14,6 +14,7 @@ from workflow.config import (
 from workflow.contract import FEATURE_NAMES, TARGET_NAMES
 from workflow.inference.explain import shap_cost_evaluations
 from workflow.simulation.crosscheck import crosscheck_config, runtime_min
+from workflow.simulation.gates import early_stop_config
 from workflow.simulation.cost import (
     campaign_core_hours,
     shard_mem_mb,
@@ -110,6 +111,17 @@ def simulate_mem_mb(wildcards, attempt):
     return attempt * shard_mem_mb(config) * config["simulation"]["mpi_ranks"]
 
 
+def kernel_sensitivity_config():
+    """What decides the kernel-sensitivity check: the campaign's sample settings and kernels."""
+    sections = ("simulation", "network", "kernels", "lfp", "kernel_sensitivity")
+    out = {k: config[k] for k in sections}
+    out["campaign"] = {"seed": config["campaign"]["seed"]}
+    out["gates"] = early_stop_config(
+        config["gates"]
+    )  # runs are not gated, only (not) stopped
+    return out
+
+
 def get_final_output():
     """Everything the target `all` builds: the dataset and whatever the other stages add."""
     out = []
@@ -118,6 +130,12 @@ def get_final_output():
             "results/draws.h5",
             "results/dataset.h5",
             "results/aggregate/summary.png",
+        ]
+    if SIMULATE_DATASET and config["kernel_sensitivity"]["enabled"]:
+        out += [
+            "results/kernels/sensitivity.csv",
+            "results/kernels/amplitudes.csv",
+            "results/kernels/sensitivity.png",
         ]
     return out + inference_outputs() + crosscheck_outputs()
 
@@ -132,6 +150,24 @@ INFERENCE_SEED = (
 )
 
 
+#: Captions the SHAP merge writes with its results (workflow/inference/captions.py), so that they
+#: can say whether the rankings converged. Absolute: Snakemake resolves a caption against the
+#: rules' folder, and these live in the working directory.
+SHAP_CAPTION_DIR = str(Path("results/shap/captions").resolve())
+SHAP_CAPTIONS = [
+    "importance",
+    "agreement",
+    "convergence",
+    "mi_agreement",
+    *(f"bars_{target}" for target in TARGET_NAMES),
+]
+
+
+def shap_caption(name):
+    """The caption file of one SHAP result, written by inference_merge_shap."""
+    return f"{SHAP_CAPTION_DIR}/{name}.rst"
+
+
 def inference_outputs():
     """Final files of the inference half (called by get_final_output() in common.smk)."""
     return [
@@ -139,9 +175,15 @@ def inference_outputs():
         "results/inference/mi.png",
         "results/inference/metrics.csv",
         "results/inference/metrics.png",
+        "results/inference/sbc.png",
+        "results/inference/tarp.png",
+        *expand("results/folds/fold-{fold}/pairplot.png", fold=FOLDS),
         "results/shap/importance.csv",
         "results/shap/agreement.csv",
         "results/shap/convergence.csv",
+        "results/shap/verdicts.csv",
+        "results/shap/mi_agreement.csv",
+        "results/shap/mi_agreement.png",
         *expand("results/shap/{target}.png", target=TARGET_NAMES),
     ]
 

@@ -1,4 +1,4 @@
-# Inference half: dataset check -> MI, and per fold NPE training + metrics + SHAP -> merge.
+# Inference half: dataset check -> MI, and per fold NPE training + metrics + SHAP -> merge (with MI).
 # Reads get_dataset() (config `dataset`, else results/dataset.h5). Settings: config `inference`.
 rule inference_prepare:
     input:
@@ -53,6 +53,12 @@ rule inference_train:
         pt="results/folds/fold-{fold}/model.pt",
         json="results/folds/fold-{fold}/model.json",
         metrics="results/folds/fold-{fold}/metrics.json",
+        pairplot=report(
+            "results/folds/fold-{fold}/pairplot.png",
+            caption="../workflow/report/pairplot.rst",
+            category="Inference",
+            subcategory="NPE posteriors",
+        ),
     log:
         "logs/inference_train/fold-{fold}.log",
     benchmark:
@@ -64,6 +70,7 @@ rule inference_train:
     params:
         npe=INFERENCE["npe"],
         metrics=INFERENCE["metrics"],
+        log_targets=INFERENCE["log_targets"],
         prior=config["prior"],
         seed=INFERENCE_SEED,
     script:
@@ -95,36 +102,51 @@ rule inference_shap:
 rule inference_merge_shap:
     input:
         h5=get_fold_shap,
+        mi="results/inference/mi.csv",
     output:
         table=report(
             "results/shap/importance.csv",
-            caption="../workflow/report/shap_table.rst",
+            caption=shap_caption("importance"),
             category="Inference",
             subcategory="SHAP",
         ),
         agreement=report(
             "results/shap/agreement.csv",
-            caption="../workflow/report/shap_agreement.rst",
+            caption=shap_caption("agreement"),
             category="Inference",
             subcategory="SHAP",
         ),
         convergence=report(
             "results/shap/convergence.csv",
-            caption="../workflow/report/shap_convergence.rst",
+            caption=shap_caption("convergence"),
             category="Inference",
             subcategory="SHAP",
+        ),
+        verdicts="results/shap/verdicts.csv",
+        mi_agreement=report(
+            "results/shap/mi_agreement.csv",
+            caption=shap_caption("mi_agreement"),
+            category="Inference",
+            subcategory="MI and SHAP",
+        ),
+        mi_png=report(
+            "results/shap/mi_agreement.png",
+            caption=shap_caption("mi_agreement"),
+            category="Inference",
+            subcategory="MI and SHAP",
         ),
         detail="results/shap/merge.json",
         figures=[
             report(
                 f"results/shap/{target}.png",
-                caption="../workflow/report/shap_bars.rst",
+                caption=shap_caption(f"bars_{target}"),
                 category="Inference",
                 subcategory="SHAP",
                 labels={"target": target},
             )
             for target in TARGET_NAMES
         ],
+        captions=expand("results/shap/captions/{name}.rst", name=SHAP_CAPTIONS),
     log:
         "logs/inference_merge_shap/merge.log",
     benchmark:
@@ -150,6 +172,18 @@ rule inference_metrics:
         png=report(
             "results/inference/metrics.png",
             caption="../workflow/report/metrics.rst",
+            category="Inference",
+            subcategory="NPE test metrics",
+        ),
+        sbc=report(
+            "results/inference/sbc.png",
+            caption="../workflow/report/sbc.rst",
+            category="Inference",
+            subcategory="NPE test metrics",
+        ),
+        tarp=report(
+            "results/inference/tarp.png",
+            caption="../workflow/report/tarp.rst",
             category="Inference",
             subcategory="NPE test metrics",
         ),

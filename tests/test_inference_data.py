@@ -226,6 +226,8 @@ def _shap_result(n: int = 3, n_feat: int = 22) -> ShapResult:
         outputs=rng.normal(size=(n, 4, 2)),
         rows=rng.normal(size=(n, n_feat)),
         sample_id=np.arange(n, dtype=np.int64),
+        accepted_fraction=rng.uniform(size=n),
+        truncation_weight=np.ones(n),
         meta={"n_rows": n},
     )
 

@@ -26,7 +26,10 @@ CASES = {
     "inference.shap.n_rows": ("inference: {shap: {n_rows: 5}}", SHAP),
     "inference.npe.hidden_features": ("inference: {npe: {hidden_features: 40}}", TRAIN),
     "inference.metrics.n_posterior_samples": ("inference: {metrics: {n_posterior_samples: 150}}", TRAIN),
-    "inference.mi.n_neighbors": ("inference: {mi: {n_neighbors: 4}}", Counter(inference_mi=1)),
+    "inference.shap.min_accepted_fraction": ("inference: {shap: {min_accepted_fraction: 0.2}}", SHAP),
+    "inference.log_targets": ("inference: {log_targets: []}", TRAIN),
+    # the SHAP merge compares its rankings with MI's
+    "inference.mi.n_neighbors": ("inference: {mi: {n_neighbors: 4}}", Counter(inference_mi=1, inference_merge_shap=1)),
     "inference.seed": ("inference: {seed: 99}", INFERENCE),
     "crosscheck.rel_tol": ("crosscheck: {rel_tol: 0.2}", Counter(crosscheck=1)),
     "crosscheck.n_seeds": ("crosscheck: {n_seeds: 3}", CROSSCHECK),
@@ -36,13 +39,19 @@ CASES = {
     "kernels.tau_ms": ("kernels: {tau_ms: 40.0}", Counter(kernels=1) + DATASET + CROSSCHECK),
     "campaign.seed": ("campaign: {seed: 8}", Counter(draws=1) + DATASET + CROSSCHECK),
     "prior.J_ext": ("prior: {J_ext: [12.0, 50.0]}", Counter(draws=1) + DATASET + CROSSCHECK),
+    # the selected preset decides statuses and the early stop (and so the cross-check's runs)
+    "gates.preset": ("gates: {preset: rate_window}", DATASET + CROSSCHECK),
+    "gates.lfp_min_std": ("gates: {lfp_min_std: 1.0e-8}", DATASET),
+    # a preset that is not selected decides nothing
+    "gates.ncpi_2026.max_rate_E_hz": ("gates: {ncpi_2026: {max_rate_E_hz: 15.0}}", Counter()),
 }
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """The tiny campaign run to the end (pre-written kernels spare the NEURON run)."""
-    work = make_workdir(tmp_path_factory.mktemp("scope"))
+    """The tiny campaign run to the end, kernels included (Snakemake must have made every output
+    to know the params it was made with)."""
+    work = make_workdir(tmp_path_factory.mktemp("scope"), kernels=False)
     res = snakemake(work, timeout=1500)
     assert res.returncode == 0, res.stderr[-4000:]
     again = snakemake(work, "-n")

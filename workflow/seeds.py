@@ -37,6 +37,7 @@ class SampleStream(enum.IntEnum):
     PRIOR = 0  # the parameter draw (rejection sampling from the constrained prior)
     NETWORK = 1  # the simulator seed of the campaign's run of the sample
     CROSSCHECK = 2  # the cross-check's replicate networks (third element: replicate)
+    SENSITIVITY = 3  # the kernel-sensitivity check's best-fit networks (sample_id = replicate)
 
 
 class Stream(enum.IntEnum):
@@ -51,6 +52,12 @@ class Stream(enum.IntEnum):
     SHAP_DRAWS = 7
     SHAP_PERMUTATIONS = 8
     CONVERGENCE = 9
+    TARGET_PRIOR = 10  # draws of the push-forward target prior (SBC/TARP references, prior variance)
+    SUPPORT = 11  # the search for the targets' bounds under the constrained prior
+    CONVERGENCE_BACKGROUND = 12  # the convergence reference's own SHAP background rows
+    CONVERGENCE_DRAWS = 13  # the convergence reference's own base draws
+    PAIRPLOT = 14  # the test rows of a fold's posterior pairplot
+    MISSPECIFICATION = 15  # the reference/calibration split of the misspecification score
 
 
 def _check_seed(seed: int) -> int:

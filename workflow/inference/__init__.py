@@ -7,12 +7,15 @@ One module per concept:
 ``sections``      settings dataclasses built from one validated config section (defaults in the schema)
 ``folds``         deterministic, disjoint k-fold assignment
 ``mi``            mutual information between features and targets
+``scales``        the scale each target is learned on (log for ``inference.log_targets``)
+``targetprior``   the targets' prior (push-forward of the constrained prior) and its bounds (the support)
 ``npe``           NPE training, state-dict + JSON storage and reloading
-``metrics``       per-fold test metrics of the posterior
+``metrics``       per-fold test metrics of the posterior, sbi's SBC and TARP
 ``flowsampling``  pushing fixed base draws through a trained flow (fast MAF inverse)
-``functionals``   posterior mean and IQR as deterministic functions of x (common random numbers)
+``functionals``   posterior mean and IQR as continuous functions of x (common random numbers)
 ``explain``       SHAP values of the functionals for one fold, and the cost of a fold's SHAP job
-``merge``         merge of SHAP over folds, ranking agreement
+``merge``         merge of SHAP over folds, ranking agreement (between folds, with MI), verdicts
+``captions``      report captions that say whether the SHAP rankings converged
 ``plots``         figures
 ``synthetic``     synthetic datasets with planted dependence (tests, benchmarks)
 

@@ -10,13 +10,16 @@ fresh Monte Carlo noise.
 
 Cost: every explained row costs n_permutations x (2F + 1) masked coalitions, each evaluated on
 n_background rows with n_draws base draws each (:func:`shap_cost_evaluations` counts a fold's
-job exactly). Why the schema's defaults are small (few draws, background rows and
-permutations): the mean |SHAP| ranking is averaged over hundreds of rows, so per-row
-permutation noise averages out and one or two permutations suffice; with common random numbers
-the posterior-mean SHAP values converge with few draws, the IQR needs more (a quantile of the
-draws is rougher in x). ``benchmarks/bench_inference.py shap`` measures this against a
-high-precision reference, and every fold re-explains ``convergence_rows`` rows with 4x draws
-and 2x permutations (``meta["convergence"]``, merged into results/shap/convergence.csv).
+job exactly). Sources of error of the fold-merged mean |SHAP|: the base draws (Monte Carlo
+error of the functionals, larger for the IQR), the permutations (per-row noise, which averages
+out over the explained rows) and the background rows (one set per fold, shared by every row of
+the fold, so its error does not average out over rows: measured, it is the largest source for
+the IQR ranking). Every fold therefore re-explains ``convergence_rows`` rows against a
+reference with its own background (CONVERGENCE_BACKGROUND stream, same size), its own base
+draws (CONVERGENCE_DRAWS, 4x as many) and its own permutation seed (CONVERGENCE, 2x as many
+permutations): ``meta["convergence"]``, merged into results/shap/convergence.csv. Their
+disagreement counts every source of noise; ``benchmarks/bench_inference.py`` measures the same
+on the fold-merged ranking and times the naive baseline.
 """
 
 from __future__ import annotations
@@ -53,8 +56,12 @@ class ShapConfig(ConfigSection):
         n_draws: fixed base draws per x for the functionals.
         n_background: background rows from the training folds (interventional expectation).
         n_permutations: antithetic permutations per row (each costs 2F + 1 masked evaluations).
-        leakage: "truncate" (rejection with common random numbers) or "clamp".
-        convergence_rows: rows re-explained with 4x draws and 2x permutations as a check (0: off).
+        leakage: "truncate" (continuous rejection with common random numbers) or "clamp"
+            (see :mod:`workflow.inference.functionals`).
+        min_accepted_fraction: accepted fraction of the draws below which a row is blended
+            continuously with clamping (lam = accepted / this).
+        convergence_rows: rows re-explained against an independent reference (own background,
+            4x draws, 2x permutations, own seeds) as a check (0: off).
         qmc_draws: scrambled-Sobol base draws (False: i.i.d. normal draws).
     """
 
@@ -65,6 +72,7 @@ class ShapConfig(ConfigSection):
     n_background: int
     n_permutations: int
     leakage: Literal["truncate", "clamp"]
+    min_accepted_fraction: float
     convergence_rows: int
     qmc_draws: bool
 
@@ -74,6 +82,8 @@ class ShapConfig(ConfigSection):
         self._check_at_least(0, "convergence_rows")
         if self.leakage not in ("truncate", "clamp"):
             raise ValueError(f"{self.KEY}.leakage must be 'truncate' or 'clamp', got {self.leakage!r}")
+        if not 0 < self.min_accepted_fraction <= 1:
+            raise ValueError(f"{self.KEY}.min_accepted_fraction must be in (0, 1], got {self.min_accepted_fraction}")
 
 
 def shap_cost_evaluations(shap_section: Mapping[str, Any], n_features: int) -> int:
@@ -91,14 +101,15 @@ def shap_cost_evaluations(shap_section: Mapping[str, Any], n_features: int) -> i
     evaluates the F + 1 main-effect coalitions on B rows, although :func:`shap_values` does not
     ask for them (``Explainer.__call__`` passes its list of results as ``main_effects``). The
     term + n is the functionals at the explained rows themselves (``ShapResult.outputs``). The
-    convergence check explains c rows again with 4S draws and 2P permutations.
+    convergence check explains c rows again with 4S draws and 2P permutations (against its own
+    background of B rows).
 
     The count is exact when the fold has at least n test rows and B training rows and every
     feature of an explained row differs from the background rows' (continuous features);
     otherwise it is an upper bound (the job explains min(n, test rows) rows against
     min(B, training rows) background rows, and shap skips background rows that a coalition
     leaves unchanged). Rejection (``leakage="truncate"``) adds no flow evaluations:
-    out-of-support draws are dropped, not redrawn.
+    out-of-support draws get weight 0, they are not redrawn.
 
     Args:
         shap_section: the validated ``inference.shap`` config section.
@@ -127,7 +138,10 @@ class ShapResult:
         outputs: (n, T, 2) functionals at the explained rows.
         rows: (n, F) raw features of the explained rows.
         sample_id: (n,) their sample ids.
-        meta: settings, timings and the convergence check.
+        accepted_fraction: (n,) mean weight of the explained rows' draws inside the support.
+        truncation_weight: (n,) how each explained row was treated: 1 = truncation, 0 =
+            clamping, between = the continuous blend of the two (always 0 for ``leakage="clamp"``).
+        meta: settings, timings, leakage counts over every evaluation, the convergence check.
     """
 
     values: np.ndarray
@@ -135,6 +149,8 @@ class ShapResult:
     outputs: np.ndarray
     rows: np.ndarray
     sample_id: np.ndarray
+    accepted_fraction: np.ndarray
+    truncation_weight: np.ndarray
     meta: dict[str, Any]
 
 
@@ -202,7 +218,8 @@ def explain_fold(
         sample_id_test: (n,) their sample ids.
         features_train: (m, F) raw features of the training folds (the background is drawn from them).
         cfg: SHAP settings.
-        seed: root seed (streams SHAP_ROWS, SHAP_BACKGROUND, SHAP_DRAWS, SHAP_PERMUTATIONS, CONVERGENCE).
+        seed: root seed (streams SHAP_ROWS, SHAP_BACKGROUND, SHAP_DRAWS, SHAP_PERMUTATIONS; the
+            convergence reference: CONVERGENCE_BACKGROUND, CONVERGENCE_DRAWS, CONVERGENCE).
         fold: fold index (the test fold).
         threads: torch intra-op threads (the Snakemake job's threads).
     """
@@ -214,13 +231,18 @@ def explain_fold(
     x_std = model.standardise(features_test[pick]).numpy()
     bg_std = model.standardise(features_train[bg_idx]).numpy()
 
-    f = PosteriorFunctionals(
-        model, n_draws=cfg.n_draws, seed=seed, fold=fold, leakage=cfg.leakage, qmc_draws=cfg.qmc_draws
-    )
+    crn = {"leakage": cfg.leakage, "min_accepted_fraction": cfg.min_accepted_fraction, "qmc_draws": cfg.qmc_draws}
+    f = PosteriorFunctionals(model, n_draws=cfg.n_draws, seed=seed, fold=fold, **crn)
     t0 = time.perf_counter()
     values, base = shap_values(f, x_std, bg_std, cfg.n_permutations, int_seed(seed, Stream.SHAP_PERMUTATIONS, fold))
     wall = time.perf_counter() - t0
+    leak = {
+        "rows_evaluated": int(f.n_rows_evaluated),
+        "blended_rows": int(f.n_blended_rows),
+        "clamped_rows": int(f.n_clamped_rows),
+    }
     outputs = f.evaluate(x_std)
+    accepted, weight = f.last_accepted, f.last_weight
     meta: dict[str, Any] = {
         "explainer": "shap.PermutationExplainer",
         "masker": "shap.maskers.Independent",
@@ -230,23 +252,40 @@ def explain_fold(
         "background_sample_index": bg_idx.tolist(),
         "wall_time_sec": float(wall),
         "functional_rows_evaluated": int(f.n_rows_evaluated),
-        "clamped_rows": int(f.n_clamped_rows),
+        "leakage": {
+            **leak,
+            "note": "over every SHAP evaluation: rows blended with clamping (0 < lam < 1) and clamped (lam = 0)",
+            "explained_rows_blended": int(((weight > 0) & (weight < 1)).sum()),
+            "explained_rows_clamped": int((weight == 0).sum()),
+            "explained_rows_mean_accepted_fraction": float(accepted.mean()) if len(accepted) else None,
+        },
         "threads": int(threads),
         "additivity_max_abs_error": float(np.abs(values.sum(1) + base - outputs).max()),
         "shap_version": shap.__version__,
     }
     n_check = min(cfg.convergence_rows, n_rows)
     if n_check > 0:
+        ref_idx = np.sort(
+            rng(seed, Stream.CONVERGENCE_BACKGROUND, fold).choice(len(features_train), n_bg, replace=False)
+        )
         f_hi = PosteriorFunctionals(
-            model, n_draws=4 * cfg.n_draws, seed=seed, fold=fold, leakage=cfg.leakage, qmc_draws=cfg.qmc_draws
+            model, n_draws=4 * cfg.n_draws, seed=seed, fold=fold, draws_stream=Stream.CONVERGENCE_DRAWS, **crn
         )
         t1 = time.perf_counter()
         v_hi, _ = shap_values(
-            f_hi, x_std[:n_check], bg_std, 2 * cfg.n_permutations, int_seed(seed, Stream.CONVERGENCE, fold)
+            f_hi,
+            x_std[:n_check],
+            model.standardise(features_train[ref_idx]).numpy(),
+            2 * cfg.n_permutations,
+            int_seed(seed, Stream.CONVERGENCE, fold),
         )
         meta["convergence"] = {
             "rows": int(n_check),
-            "reference": f"{4 * cfg.n_draws} draws, {2 * cfg.n_permutations} permutations, other permutation seed",
+            "reference": (
+                f"independent run: its own {n_bg} background rows, {4 * cfg.n_draws} base draws of their own, "
+                f"{2 * cfg.n_permutations} permutations with their own seed"
+            ),
+            "reference_background_sample_index": ref_idx.tolist(),
             "wall_time_sec": float(time.perf_counter() - t1),
             **_agreement(values[:n_check], v_hi),
         }
@@ -256,6 +295,8 @@ def explain_fold(
         outputs=outputs,
         rows=features_test[pick],
         sample_id=np.asarray(sample_id_test)[pick],
+        accepted_fraction=accepted,
+        truncation_weight=weight,
         meta=meta,
     )
 
@@ -298,12 +339,14 @@ def write_shap(
             d.attrs["functional_names"] = list(FUNCTIONAL_NAMES)
         fh.create_dataset("rows", data=res.rows, **opts).attrs["names"] = list(feature_names)
         fh.create_dataset("sample_id", data=res.sample_id, **opts).attrs["names"] = ["sample_id"]
+        for key in ("accepted_fraction", "truncation_weight"):
+            fh.create_dataset(key, data=getattr(res, key), **opts).attrs["names"] = [key]
         fh.attrs.update(provenance_attrs(dict(config), **attrs))
         fh.attrs["meta"] = json.dumps(res.meta)
 
 
 def read_shap(path: str | Path) -> dict[str, Any]:
-    """Read a ``shap.h5`` into a dict (values, base_values, outputs, rows, sample_id, names, meta)."""
+    """Read a ``shap.h5`` into a dict (values, base values, outputs, rows, sample ids, leakage treatment, meta)."""
     with h5py.File(path, "r") as fh:
         v = fh["values"]
         return {
@@ -312,6 +355,8 @@ def read_shap(path: str | Path) -> dict[str, Any]:
             "outputs": fh["outputs"][()],
             "rows": fh["rows"][()],
             "sample_id": fh["sample_id"][()],
+            "accepted_fraction": fh["accepted_fraction"][()],
+            "truncation_weight": fh["truncation_weight"][()],
             "feature_names": [str(s) for s in v.attrs["feature_names"]],
             "target_names": [str(s) for s in v.attrs["target_names"]],
             "functional_names": [str(s) for s in v.attrs["functional_names"]],

@@ -78,3 +78,78 @@ def ranking_agreement(
             detail[f"{target}/between_functionals/per_fold"] = [float(x) for x in per]
         rows.append(row)
     return pd.DataFrame(rows), detail
+
+
+#: Convergence check: fold-mean Spearman of mean |SHAP| against the independent reference below
+#: which a ranking is reported as not converged.
+MIN_CONVERGENCE_SPEARMAN = 0.9
+#: Mean Kendall's tau between folds below which a ranking is reported as unstable.
+MIN_BETWEEN_FOLDS_TAU = 0.5
+
+
+def mi_shap_agreement(mi: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Agreement of the MI ranking with each SHAP ranking, per target and functional.
+
+    Args:
+        mi: MI (features x targets), as written by the MI rule (``mi.csv``).
+        table: the merged SHAP table (:func:`merge_importance`).
+
+    Returns:
+        One row per (target, functional): Kendall's tau and its p-value, weighted tau (scipy,
+        hyperbolic weights: the top of the rankings counts most), and the top feature by MI
+        and by mean |SHAP|.
+    """
+    rows = []
+    for target in mi.columns:
+        for func in dict.fromkeys(table["functional"]):
+            sub = table[(table["target"] == target) & (table["functional"] == func)].set_index("feature")
+            shap_v = sub.loc[mi.index, "mean_abs_shap"].to_numpy(float)
+            mi_v = mi[target].to_numpy(float)
+            tau, p = kendalltau(mi_v, shap_v)
+            rows.append(
+                {
+                    "target": target,
+                    "functional": func,
+                    "kendall_tau": float(tau),
+                    "kendall_p": float(p),
+                    "weighted_tau": float(weightedtau(mi_v, shap_v)[0]),
+                    "top_mi": str(mi.index[int(np.argmax(mi_v))]),
+                    "top_shap": str(mi.index[int(np.argmax(shap_v))]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def shap_verdicts(agreement: pd.DataFrame, convergence: pd.DataFrame, functional_names: list[str]) -> pd.DataFrame:
+    """Whether each SHAP ranking is converged and stable between folds, per target and functional.
+
+    Args:
+        agreement: :func:`ranking_agreement`'s table.
+        convergence: per-fold convergence rows (fold, target, functional, spearman_mean_abs, ...);
+            empty if the check was off.
+        functional_names: the functionals.
+
+    Returns:
+        One row per (target, functional): ``convergence_spearman`` (mean over folds, NaN if
+        unchecked), ``converged`` (>= :data:`MIN_CONVERGENCE_SPEARMAN`; False if unchecked),
+        ``between_folds_tau`` and ``stable`` (>= :data:`MIN_BETWEEN_FOLDS_TAU`).
+    """
+    rows = []
+    for _, a in agreement.iterrows():
+        for func in functional_names:
+            sp = float("nan")
+            if len(convergence):
+                c = convergence[(convergence["target"] == a["target"]) & (convergence["functional"] == func)]
+                sp = float(c["spearman_mean_abs"].mean()) if len(c) else float("nan")
+            tau = float(a[f"between_folds_{func}_mean_tau"])
+            rows.append(
+                {
+                    "target": a["target"],
+                    "functional": func,
+                    "convergence_spearman": sp,
+                    "converged": bool(sp >= MIN_CONVERGENCE_SPEARMAN),
+                    "between_folds_tau": tau,
+                    "stable": bool(tau >= MIN_BETWEEN_FOLDS_TAU),
+                }
+            )
+    return pd.DataFrame(rows)

@@ -1,9 +1,11 @@
 """NPE training for one fold, and model storage as a state dict plus a JSON description.
 
-Features are standardised with the mean and SD of the training folds (stored in the JSON);
-the flow z-scores the targets itself (sbi's default ``z_score_theta="independent"``, stored in
-the state dict as buffers). The posterior's support is a box in target space, from the
-training rows (``support="data"``) or from the config prior (``support="prior"``).
+Features are standardised with the mean and SD of the training folds (stored in the JSON).
+The flow learns the targets on their learned scale (log for ``inference.log_targets``,
+:mod:`workflow.inference.scales`) and z-scores them itself (sbi's default
+``z_score_theta="independent"``, stored in the state dict as buffers). The posterior's support
+is each target's bounds under the config prior and its constraints
+(:meth:`workflow.inference.targetprior.TargetPrior.bounds`), never the training rows' range.
 No pickles: ``model.pt`` holds only tensors (``torch.load(weights_only=True)``) and the
 network is rebuilt from the JSON with sbi's own builder before the state dict is loaded.
 """
@@ -11,11 +13,11 @@ network is rebuilt from the JSON with sbi's own builder before the state dict is
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import sbi
@@ -24,13 +26,18 @@ from sbi.inference import NPE, DirectPosterior
 from sbi.neural_nets import posterior_nn
 from sbi.utils import BoxUniform
 
-from workflow.inference.dataset import NEEDED_PARAMS, compute_targets
+from workflow.contract import PARAM_NAMES
+from workflow.inference.scales import TargetScale
 from workflow.inference.sections import ConfigSection
+from workflow.inference.targetprior import TargetBounds, TargetPrior
 from workflow.seeds import Stream, seed_torch
 
 #: Density estimators supported end to end (their base draws can be fixed, see functionals).
 ESTIMATORS: tuple[str, ...] = ("maf", "nsf", "maf_rqs", "zuko_maf", "zuko_nsf")
-MODEL_FORMAT = "sbi-npe-state-dict/1"
+MODEL_FORMAT = "sbi-npe-state-dict/2"
+#: Margin added on each side of the support, as a fraction of its width on the learned scale
+#: (covers float32 rounding and the last digits of the bound search).
+SUPPORT_PAD = 1e-5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +58,6 @@ class NPEConfig(ConfigSection):
         stop_after_epochs: early-stopping patience (epochs).
         max_num_epochs: cap on training epochs; None trains until early stopping.
         clip_max_norm: gradient-norm clipping; None disables it.
-        support: posterior support box, from the training targets ("data") or the prior ("prior").
     """
 
     KEY: ClassVar[str] = "inference.npe"
@@ -66,7 +72,6 @@ class NPEConfig(ConfigSection):
     stop_after_epochs: int
     max_num_epochs: int | None
     clip_max_norm: float | None
-    support: Literal["data", "prior"]
 
     def __post_init__(self) -> None:
         if self.density_estimator not in ESTIMATORS:
@@ -84,8 +89,6 @@ class NPEConfig(ConfigSection):
             raise ValueError(f"{self.KEY}.learning_rate must be > 0, got {self.learning_rate}")
         if self.clip_max_norm is not None and self.clip_max_norm <= 0:
             raise ValueError(f"{self.KEY}.clip_max_norm must be > 0 or None, got {self.clip_max_norm}")
-        if self.support not in ("data", "prior"):
-            raise ValueError(f"{self.KEY}.support must be 'data' or 'prior', got {self.support!r}")
 
 
 class _NullTracker:
@@ -111,12 +114,14 @@ class _NullTracker:
 
 @dataclasses.dataclass
 class FoldModel:
-    """A trained posterior estimator with its feature standardisation and support.
+    """A trained posterior estimator with its feature standardisation, target scale and support.
 
     Attributes:
-        net: sbi conditional density estimator q(theta | standardised x), theta in target units.
+        net: sbi conditional density estimator q(u | standardised x), u the targets on their
+            learned scale (``scale``).
         x_mean, x_std: (F,) standardisation of the features (training folds only).
-        low, high: (4,) support box of the targets.
+        low, high: (T,) the support in target units: each target's bounds under the prior.
+        scale: which targets the flow learns on the log scale.
         description: the JSON description (config, names, training summary, provenance).
     """
 
@@ -125,52 +130,59 @@ class FoldModel:
     x_std: np.ndarray
     low: np.ndarray
     high: np.ndarray
+    scale: TargetScale
     description: dict[str, Any]
 
     def standardise(self, features: np.ndarray) -> torch.Tensor:
         """Return standardised features as a float32 tensor."""
         return torch.as_tensor((np.asarray(features) - self.x_mean) / self.x_std, dtype=torch.float32)
 
-    def prior(self) -> BoxUniform:
-        """Uniform box over the support (sbi uses it to reject samples outside)."""
+    @property
+    def learned_low(self) -> np.ndarray:
+        """(T,) lower support bound on the learned scale."""
+        return self.scale.to_learned(self.low)
+
+    @property
+    def learned_high(self) -> np.ndarray:
+        """(T,) upper support bound on the learned scale."""
+        return self.scale.to_learned(self.high)
+
+    def support_box(self) -> BoxUniform:
+        """The support as a uniform box on the learned scale.
+
+        Not the prior: sbi only uses it to reject posterior draws outside the support. The
+        targets' prior is :class:`workflow.inference.targetprior.TargetPrior`.
+        """
         return BoxUniform(
-            torch.as_tensor(self.low, dtype=torch.float32), torch.as_tensor(self.high, dtype=torch.float32)
+            torch.as_tensor(self.learned_low, dtype=torch.float32),
+            torch.as_tensor(self.learned_high, dtype=torch.float32),
         )
 
     def posterior(self) -> DirectPosterior:
-        """sbi DirectPosterior (rejection of samples outside the support)."""
-        return DirectPosterior(posterior_estimator=self.net, prior=self.prior())
+        """sbi DirectPosterior on the learned scale (rejection of draws outside the support).
+
+        Its samples are u; :meth:`TargetScale.to_targets` (``self.scale``) takes them to target units.
+        """
+        return DirectPosterior(posterior_estimator=self.net, prior=self.support_box())
 
 
-def prior_target_bounds(prior_cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Target bounds implied by a box prior over the parameters (config key ``prior``).
+def support_bounds(bounds: TargetBounds, scale: TargetScale) -> tuple[np.ndarray, np.ndarray]:
+    """The posterior's support in target units: the prior bounds widened by ``SUPPORT_PAD``.
 
-    [E/I]_net is monotone in each weight, so its extremes lie on the corners of the weight box.
+    The margin is a fraction of each bound's width on the learned scale, so a log-scale
+    target's support stays positive.
+
+    Args:
+        bounds: the targets' bounds under the prior (:meth:`TargetPrior.bounds`).
+        scale: the learned scale of each target.
+
+    Raises:
+        ValueError: naming ``inference.log_targets`` if a log-scale target can be non-positive.
     """
-    corners = np.array(list(itertools.product(*[prior_cfg[p] for p in ("J_EE", "J_IE", "J_EI", "J_II")])))
-    full = np.column_stack(
-        [corners] + [np.full(len(corners), prior_cfg[p][0]) for p in ("tau_syn_E", "tau_syn_I", "J_ext")]
-    )
-    ei = compute_targets(full, NEEDED_PARAMS)[:, 0]
-    low = np.array([ei.min(), prior_cfg["tau_syn_E"][0], prior_cfg["tau_syn_I"][0], prior_cfg["J_ext"][0]], float)
-    high = np.array([ei.max(), prior_cfg["tau_syn_E"][1], prior_cfg["tau_syn_I"][1], prior_cfg["J_ext"][1]], float)
-    return low, high
-
-
-def support_bounds(
-    targets_train: np.ndarray, support: str, prior_cfg: dict[str, Any] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return the support box: training min/max widened by 1e-6 of the range, or the prior's."""
-    if support == "prior":
-        if prior_cfg is None:
-            raise ValueError("support='prior' needs the config prior")
-        low, high = prior_target_bounds(prior_cfg)
-        if (targets_train < low).any() or (targets_train > high).any():
-            raise ValueError("training targets lie outside the prior bounds; use support='data'")
-        return low, high
-    lo, hi = targets_train.min(0), targets_train.max(0)
-    pad = 1e-6 * np.maximum(hi - lo, np.abs(hi) + 1e-12)
-    return lo - pad, hi + pad
+    scale.check_positive(bounds.low)
+    lo, hi = scale.to_learned(bounds.low), scale.to_learned(bounds.high)
+    pad = SUPPORT_PAD * (hi - lo)
+    return scale.to_targets(lo - pad), scale.to_targets(hi + pad)
 
 
 def _builder(cfg: NPEConfig):
@@ -190,33 +202,55 @@ def train_fold(
     cfg: NPEConfig,
     seed: int,
     fold: int,
+    *,
+    target_prior: TargetPrior,
+    log_targets: Sequence[str],
     threads: int = 1,
-    prior_cfg: dict[str, Any] | None = None,
     names: dict[str, list[str]] | None = None,
 ) -> FoldModel:
     """Train NPE on the training folds of one fold.
 
     Args:
         features_train: (n, F) raw features of the training folds.
-        targets_train: (n, 4) targets of the training folds.
+        targets_train: (n, T) targets of the training folds (target units).
         cfg: estimator and training settings.
-        seed: root seed; torch is seeded from the TRAIN stream of this fold.
+        seed: root seed; torch is seeded from the TRAIN stream of this fold, the support
+            search from the SUPPORT stream (the same for every fold).
         fold: fold index (the test fold).
+        target_prior: the targets' prior (config ``prior``); its bounds are the support.
+        log_targets: targets learned on the log scale (config ``inference.log_targets``).
         threads: torch intra-op threads (the Snakemake job's threads).
-        prior_cfg: config prior, needed for ``support="prior"``.
         names: optional {"features": [...], "targets": [...]} stored in the description.
+
+    Raises:
+        ValueError: if training targets lie outside the prior's bounds (the dataset was not
+            drawn from config ``prior``), or for a bad ``inference.log_targets``.
     """
     torch.set_num_threads(threads)
+    scale = TargetScale.from_names(log_targets)
+    bounds = target_prior.bounds(seed)
+    low, high = support_bounds(bounds, scale)
+    outside = (targets_train < low) | (targets_train > high)
+    if outside.any():
+        row, col = np.argwhere(outside)[0]
+        raise ValueError(
+            f"{int(outside.any(1).sum())} training row(s) lie outside the bounds implied by config 'prior' "
+            f"(first: {scale.target_names[col]} = {targets_train[row, col]:.6g} outside "
+            f"[{low[col]:.6g}, {high[col]:.6g}]); set 'prior' to the prior the dataset was drawn from"
+        )
     torch_seed = seed_torch(seed, Stream.TRAIN, fold)
     x_mean = features_train.mean(0)
     x_std = features_train.std(0)
     x_std = np.where(x_std > 0, x_std, 1.0)
-    low, high = support_bounds(targets_train, cfg.support, prior_cfg)
-    prior = BoxUniform(torch.as_tensor(low, dtype=torch.float32), torch.as_tensor(high, dtype=torch.float32))
-    theta = torch.as_tensor(targets_train, dtype=torch.float32)
+    model = FoldModel(
+        net=torch.nn.Identity(), x_mean=x_mean, x_std=x_std, low=low, high=high, scale=scale, description={}
+    )
+    theta = torch.as_tensor(scale.to_learned(targets_train), dtype=torch.float32)
     x = torch.as_tensor((features_train - x_mean) / x_std, dtype=torch.float32)
 
-    trainer = NPE(prior=prior, density_estimator=_builder(cfg), tracker=_NullTracker(), show_progress_bars=False)
+    trainer = NPE(
+        prior=model.support_box(), density_estimator=_builder(cfg), tracker=_NullTracker(), show_progress_bars=False
+    )
     trainer.append_simulations(theta, x)
     t0 = time.perf_counter()
     net = trainer.train(
@@ -232,6 +266,7 @@ def train_fold(
     summary = trainer.summary
     n_train_rows = int(round(len(theta) * (1 - cfg.validation_fraction)))
     durations = [float(d) for d in summary.get("epoch_durations_sec", [])]
+    prior = target_prior.prior
     description = {
         "format": MODEL_FORMAT,
         "fold": int(fold),
@@ -239,6 +274,7 @@ def train_fold(
         "torch_seed": int(torch_seed),
         "threads": int(threads),
         "npe": dataclasses.asdict(cfg),
+        "log_targets": list(scale.log_targets),
         "theta_dim": int(theta.shape[1]),
         "x_dim": int(x.shape[1]),
         "feature_names": list(names["features"]) if names else None,
@@ -247,6 +283,11 @@ def train_fold(
         "x_std": x_std.tolist(),
         "support_low": low.tolist(),
         "support_high": high.tolist(),
+        "prior": {
+            "bounds": {n: list(prior.bounds[n]) for n in PARAM_NAMES},
+            "constraints": bool(prior.constraints),
+            "target_bounds": bounds.as_dict(),
+        },
         "training": {
             "n_rows": int(len(theta)),
             "n_rows_fit": n_train_rows,
@@ -260,7 +301,7 @@ def train_fold(
         },
         "versions": {"sbi": sbi.__version__, "torch": torch.__version__, "numpy": np.__version__},
     }
-    return FoldModel(net=net, x_mean=x_mean, x_std=x_std, low=low, high=high, description=description)
+    return dataclasses.replace(model, net=net, description=description)
 
 
 def save_model(model: FoldModel, pt_path: str | Path, json_path: str | Path) -> None:
@@ -273,7 +314,7 @@ def load_model(pt_path: str | Path, json_path: str | Path) -> FoldModel:
     """Rebuild the estimator from the JSON with sbi's builder and load the state dict."""
     desc = json.loads(Path(json_path).read_text())
     if desc.get("format") != MODEL_FORMAT:
-        raise ValueError(f"{json_path}: unknown model format {desc.get('format')!r}")
+        raise ValueError(f"{json_path}: model format {desc.get('format')!r}, expected {MODEL_FORMAT!r} (retrain)")
     try:
         cfg = NPEConfig.from_config(desc["npe"])
     except ValueError as err:
@@ -292,5 +333,6 @@ def load_model(pt_path: str | Path, json_path: str | Path) -> FoldModel:
         x_std=np.asarray(desc["x_std"]),
         low=np.asarray(desc["support_low"]),
         high=np.asarray(desc["support_high"]),
+        scale=TargetScale.from_names(desc["log_targets"]),
         description=desc,
     )

@@ -17,6 +17,7 @@ import numpy as np
 from workflow.config import validate_schema
 from workflow.contract import FEATURE_NAMES, PARAM_NAMES, PARAM_UNITS, RATE_NAMES, SCHEMA_VERSION
 from workflow.inference.dataset import compute_targets
+from workflow.inference.targetprior import sample_params as constrained_params
 from workflow.simulation.prior import Prior
 
 #: target index -> planted feature index (dfa, rs_range, low_freq_power, transition_variance).
@@ -31,17 +32,10 @@ def default_prior() -> Prior:
 def sample_params(n: int, rng: np.random.Generator, prior: Prior | None = None) -> np.ndarray:
     """Draw n parameter sets (n, 7) from a prior (default: :func:`default_prior`) with one generator.
 
-    Uniform draws in the prior's box, kept where :meth:`Prior.accept` passes them (its
-    constraints), in blocks until n are kept. Unlike :meth:`Prior.draw` (one stream per sample,
-    as the campaign needs) this is vectorised, for synthetic datasets of a million rows.
+    :func:`workflow.inference.targetprior.sample_params` (vectorised rejection with
+    :meth:`Prior.accept`), for synthetic datasets of a million rows.
     """
-    prior = default_prior() if prior is None else prior
-    lo, hi = prior.low, prior.high
-    out = np.empty((0, lo.size))
-    while len(out) < n:
-        draw = lo + (hi - lo) * rng.random((2 * (n - len(out)) + 16, lo.size))
-        out = np.concatenate([out, draw[prior.accept(draw)]])
-    return out[:n]
+    return constrained_params(default_prior() if prior is None else prior, n, rng)
 
 
 def planted_features(
