@@ -46,3 +46,12 @@ def test_second_run_has_nothing_to_do(tiny_run):
     res = snakemake(tiny_run, "-n")
     assert res.returncode == 0
     assert "Nothing to be done" in res.stdout + res.stderr
+
+
+def test_report_marks_a_small_campaign_as_a_smoke_test(tiny_run):
+    """The report renders every caption, and a campaign under 1000 samples says it is a smoke test."""
+    res = snakemake(tiny_run, "--report", "results/report.html")
+    assert res.returncode == 0, res.stderr[-4000:]
+    html = (tiny_run / "results" / "report.html").read_text()
+    assert "A smoke test, not a result." in html
+    assert "make reproduce" in html and "reference/reduced/README.md" in html

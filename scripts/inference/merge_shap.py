@@ -75,6 +75,6 @@ texts = {
     **{f"bars_{t}": captions.shap_bars(t, cfg, len(folds), verdicts) for t in targ},
 }
 for path in smk.output.captions:
-    Path(path).write_text(texts[Path(path).stem] + "\n")
+    Path(path).write_text(captions.with_smoke_test_note(texts[Path(path).stem]) + "\n")
 log.info("merged %d folds; agreement:\n%s", len(folds), agree.to_string())
 log.info("verdicts:\n%s\nMI-SHAP agreement:\n%s", verdicts.to_string(), mi_agree.to_string())

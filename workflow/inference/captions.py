@@ -12,6 +12,7 @@ that would fix it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,6 +20,15 @@ import pandas as pd
 from workflow.inference.merge import MIN_BETWEEN_FOLDS_TAU, MIN_CONVERGENCE_SPEARMAN
 
 FUNCTIONAL_WORDS = {"mean": "posterior mean", "iqr": "posterior IQR"}
+
+#: Jinja block, rendered by Snakemake's report with the config, that marks a small campaign's
+#: results as a smoke test (the static captions in workflow/report/ carry the same block).
+SMOKE_TEST_NOTE = (Path(__file__).resolve().parents[1] / "report" / "smoke_test.rst.jinja").read_text()
+
+
+def with_smoke_test_note(text: str) -> str:
+    """The caption ``text`` behind the smoke-test note (shown only for campaigns under 1000 samples)."""
+    return SMOKE_TEST_NOTE + text
 
 
 def _settings(cfg: Mapping[str, Any]) -> str:
