@@ -221,3 +221,23 @@ def test_fold_0_reruns_to_the_committed_metrics(tmp_path):
         assert got["r2"] == pytest.approx(committed[(target, "r2")], abs=0.02), target
         assert got["coverage_90"] == pytest.approx(committed[(target, "coverage_90")], abs=0.03), target
         assert got["coverage_50"] == pytest.approx(committed[(target, "coverage_50")], abs=0.03), target
+
+
+@pytest.mark.slow
+def test_gate_sensitivity_reproduces_the_committed_rows():
+    """The targeted gates test rerun on the committed dataset: the campaign's own MI claims under
+    paper_2024, and the committed rate_window row (the ncpi row needs the shards' LFP, not committed)."""
+    from workflow.reproduction import gate_sensitivity
+
+    cfg = json.loads((REFERENCE / "config.json").read_text())
+    table = gate_sensitivity(REFERENCE / "dataset.h5", None, cfg).set_index("preset")
+    committed = pd.read_csv(REFERENCE / "gate_sensitivity.csv").set_index("preset")
+    claims = pd.read_csv(REFERENCE / "claims.csv").set_index("number")
+    for n in (1, 2, 3):
+        assert table.loc["paper_2024", f"claim_{n}_value"] == claims.loc[n, "value"], n
+    row, ref = table.loc["rate_window"], committed.loc["rate_window"]
+    assert row["rows"] == ref["rows"]
+    for col in ("claim_1_value", "claim_2_value", "claim_3_value"):
+        assert row[col] == ref[col], col
+    for t in TARGET_NAMES:  # the CSV holds 4 significant digits
+        assert row[f"split_half_tau_{t}"] == pytest.approx(ref[f"split_half_tau_{t}"], rel=1e-3), t
