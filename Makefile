@@ -27,7 +27,7 @@ reproduce: setup
 	$(VENV)/bin/snakemake --cores 1 --configfile config/config.yaml config/reduced.yaml --report results/report.html
 
 test: setup
-	$(PY) -m pytest -v
+	$(PY) -m pytest -v --durations=40
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow and not slurm"

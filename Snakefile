@@ -24,6 +24,7 @@ include: "rules/aggregate.smk"
 include: "rules/summary.smk"
 include: "rules/inference.smk"
 include: "rules/crosscheck.smk"
+include: "rules/observations.smk"
 
 
 rule all:

@@ -137,7 +137,7 @@ def get_final_output():
             "results/kernels/amplitudes.csv",
             "results/kernels/sensitivity.png",
         ]
-    return out + inference_outputs() + crosscheck_outputs()
+    return out + inference_outputs() + crosscheck_outputs() + observations_outputs()
 
 
 # -- inference half (rules/inference.smk) --------------------------------------------------
@@ -227,3 +227,88 @@ def crosscheck_outputs():
 
 def crosscheck_runtime(wildcards, attempt):
     return attempt * CROSSCHECK_RUNTIME[wildcards.simulator]
+
+
+# -- recordings in (rules/observations.smk) -------------------------------------------------
+
+from workflow.infer.observations import NAME as _OBSERVATION_NAME
+from workflow.infer.observations import ObservationError, observation_entries
+from workflow.simulation.cost import sample_core_seconds
+
+#: every `observations` entry by name, each checked (a bad one stops the dry-run, naming it)
+try:
+    OBSERVATIONS = observation_entries(config)
+except ObservationError as exc:
+    raise WorkflowError(str(exc))
+
+#: wildcard constraint of a recording's name (the schema's pattern)
+OBSERVATION_NAME = _OBSERVATION_NAME.pattern.strip("^$")
+
+
+def observations_outputs():
+    """Final files of the observations stage (called by get_final_output() in common.smk)."""
+    out = []
+    for name, entry in OBSERVATIONS.items():
+        d = f"results/observations/{name}"
+        out += [f"{d}/posterior.h5", f"{d}/summary.csv", f"{d}/pairplot_{name}.png"]
+        out += [f"{d}/explain_{name}_{target}.png" for target in TARGET_NAMES]
+        if entry["ppc"]:
+            out += [f"{d}/ppc_{name}.csv", f"{d}/ppc_{name}.png"]
+    return out
+
+
+def get_observation(wildcards):
+    """The checked `observations` entry of a recording (what decides its results)."""
+    return OBSERVATIONS[wildcards.name]
+
+
+def get_observation_inputs(wildcards):
+    """The recording, the campaign's fold models and its prepared training rows."""
+    return {
+        "trace": OBSERVATIONS[wildcards.name]["path"],
+        "models": expand(
+            "results/folds/fold-{fold}/model.{ext}", fold=FOLDS, ext=("pt", "json")
+        ),
+        "data": "results/inference/data.h5",
+    }
+
+
+def observations_config():
+    """What decides a recording's inference besides its entry and the models: the campaign's
+    trace timing, its prior and the explanation's settings (workflow/infer/campaign.py).
+    """
+    sim = config["simulation"]
+    return {
+        "simulation": {k: sim[k] for k in ("dt_ms", "tstop_ms", "transient_ms")},
+        "lfp": {"decimate": config["lfp"]["decimate"]},
+        "prior": config["prior"],
+        "inference": {"shap": INFERENCE["shap"]},
+    }
+
+
+def ppc_simulation_config():
+    """What decides a predictive-check simulation besides its parameter set (in posterior.h5):
+    the sample settings of the campaign, not its size, seed or prior."""
+    sections = ("simulation", "network", "kernels", "lfp", "gates")
+    return {k: v for k, v in shard_config(config).items() if k in sections}
+
+
+def get_ppc_draws(wildcards):
+    """The one-row shards of a recording's predictive-check draws."""
+    k = OBSERVATIONS[wildcards.name]["ppc"]
+    return expand(
+        "results/observations/{name}/ppc/{name}/draw-{draw}.h5",
+        name=wildcards.name,
+        draw=range(k),
+    )
+
+
+def observations_mem_mb(wildcards, input, attempt):
+    """Memory of a recording's inference: 2 GB plus 20x the recording and the training rows."""
+    return attempt * int(2000 + 20 * input.size_mb)
+
+
+def ppc_draw_runtime(wildcards, attempt):
+    """Minutes for one predictive-check simulation: twice the cost model's, at least 5."""
+    cores = config["simulation"]["threads"]
+    return attempt * max(5, int(2 * sample_core_seconds(config) / cores / 60 + 1))

@@ -1,9 +1,9 @@
-"""Command line: ``python -m workflow simulate|shard ...``.
+"""Command line: ``python -m workflow simulate|shard|infer ...``.
 
 ``simulate`` runs one parameter set (unset parameters take best-fit values) and writes one row
 in the shard layout. ``shard`` runs one shard of the campaign; the simulate rule calls it, under
 ``mpiexec``/``srun`` when ``simulation.mpi_ranks`` > 1 (a ``script:`` rule cannot be launched
-that way).
+that way). ``infer`` applies a trained campaign to recordings (:mod:`workflow.infer.run`).
 """
 
 from __future__ import annotations
@@ -146,6 +146,39 @@ def cmd_shard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _observation_default(key: str) -> object:
+    """The schema's default of one key of an ``observations`` entry (each default is written once)."""
+    from workflow.config import load_schema
+
+    return load_schema()["properties"]["observations"]["items"]["properties"][key]["default"]
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    import torch
+
+    from workflow.h5io import OutputError
+    from workflow.infer.campaign import CampaignError, load_campaign
+    from workflow.infer.run import InferError, infer
+    from workflow.infer.traces import TraceError
+
+    # One thread: the flows' small matrix products gain little from more, and lose much on a loaded
+    # machine (benchmarks/bench_infer.py); the Snakemake stage runs recordings in parallel instead.
+    torch.set_num_threads(1)
+    try:
+        campaign = load_campaign(args.models, args.configfile)
+        results = infer(
+            args.traces, campaign, args.out, fs_hz=args.fs, n_draws=args.draws, ppc=args.ppc, dataset=args.dataset
+        )
+    except (TraceError, CampaignError, InferError, OutputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for r in results:
+        flag = "MISSPECIFIED" if r.misspecified else "ok"
+        print(f"{r.name}: {len(r.features)} window(s); misspecification p = {r.p_value:.3g}: {flag}")
+    print(f"wrote {Path(args.out) / 'posterior.h5'}, {Path(args.out) / 'summary.csv'} and the figures")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workflow", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -177,6 +210,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mpi", action="store_true", help="run as an mpi4py task farm over MPI.COMM_WORLD")
     p.add_argument("--ranks", type=int, help="with --mpi: the number of ranks expected (checked)")
     p.set_defaults(func=cmd_shard)
+
+    p = sub.add_parser("infer", help="posteriors of recordings from a trained campaign",
+                       description="Posterior of the campaign's targets for each TRACE (the equal-weight mixture of "
+                       "the fold posteriors), a misspecification check, its SHAP explanation and optionally a "
+                       "posterior predictive check (workflow/infer/run.py).")
+    p.add_argument("traces", nargs="+", metavar="TRACE",
+                   help=".npy (one 1-D array), .csv (one numeric column, optional header) or .h5 (one 1-D dataset)")
+    p.add_argument("--fs", type=float, metavar="HZ",
+                   help="sampling rate of the traces (Hz); an .h5 may carry it as the attribute fs_hz")
+    p.add_argument("--models", required=True, metavar="DIR", help="the campaign's trained folds (results/folds)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--configfile", action="append", metavar="F",
+                   help="the campaign's config YAML (repeatable; default: the config its dataset recorded)")
+    p.add_argument("--draws", type=int, default=_observation_default("draws"), metavar="N",
+                   help="posterior draws per recording (default %(default)s)")
+    p.add_argument("--ppc", type=int, default=_observation_default("ppc"), metavar="K",
+                   help="simulate K posterior draws for a posterior predictive check (default %(default)s: none)")
+    p.add_argument("--dataset", metavar="NAME", help="the dataset to read from .h5 traces holding several")
+    p.set_defaults(func=cmd_infer)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

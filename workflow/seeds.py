@@ -58,6 +58,7 @@ class Stream(enum.IntEnum):
     CONVERGENCE_DRAWS = 13  # the convergence reference's own base draws
     PAIRPLOT = 14  # the test rows of a fold's posterior pairplot
     MISSPECIFICATION = 15  # the reference/calibration split of the misspecification score
+    INFER = 16  # `python -m workflow infer`: its sub-streams are workflow.infer.streams.Purpose
 
 
 def _check_seed(seed: int) -> int:
