@@ -137,6 +137,19 @@ def _train_synthetic(args: argparse.Namespace, kind: str, k_folds: int, folds: l
     return d, fold, models, target_prior
 
 
+def _campaign_folds(results: Path, folds: list[int]):
+    """A finished campaign's prepared rows, fold ids and trained fold models (``results/``)."""
+    from workflow.inference.dataset import read_prepared
+    from workflow.inference.npe import load_model
+
+    d, fold = read_prepared(results / "inference" / "data.h5")
+    models = {}
+    for k in folds:
+        base = results / "folds" / f"fold-{k}"
+        models[k] = load_model(base / "model.pt", base / "model.json")
+    return d, fold, models
+
+
 def bench_shap(args: argparse.Namespace) -> dict:
     """Accuracy and speed of the CRN SHAP values on one fold, against a reference with its own
     background rows, base draws and permutation seed, and the naive baseline's cost."""
@@ -297,7 +310,10 @@ def bench_settings(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     seed = args.seed
     folds = list(range(args.folds))
-    d, fold, models, _ = _train_synthetic(args, "mixed", args.k_folds, folds, _schema_defaults()["log_targets"])
+    if args.campaign is not None:
+        d, fold, models = _campaign_folds(args.campaign, folds)
+    else:
+        d, fold, models, _ = _train_synthetic(args, "mixed", args.k_folds, folds, _schema_defaults()["log_targets"])
     crn = _crn(_schema_defaults()["shap"])
     replicate_streams = [
         (Stream.SHAP_BACKGROUND, Stream.SHAP_DRAWS, Stream.SHAP_PERMUTATIONS),
@@ -313,7 +329,8 @@ def bench_settings(args: argparse.Namespace) -> dict:
                     for k in folds:
                         model = models[k]
                         train, test = split(fold, k)
-                        pick = np.sort(rng(seed, Stream.SHAP_ROWS, k).choice(len(test), args.rows, replace=False))
+                        n_rows = min(args.rows, len(test))
+                        pick = np.sort(rng(seed, Stream.SHAP_ROWS, k).choice(len(test), n_rows, replace=False))
                         bg_idx = np.sort(rng(seed, bg_s, k).choice(len(train), n_bg, replace=False))
                         f = PosteriorFunctionals(model, n_draws=draws, seed=seed, fold=k, draws_stream=draw_s, **crn)
                         c = time.process_time()
@@ -334,6 +351,7 @@ def bench_settings(args: argparse.Namespace) -> dict:
                     "background": n_bg,
                     "permutations": perms,
                     "cpu_sec_per_fold_run": cpu / (2 * len(folds)),
+                    "cpu_sec_per_row": cpu / (2 * len(folds) * min(args.rows, min(np.bincount(fold)))),
                     "spearman": sp,
                     "min_spearman_mean": min(s[0] for s in sp),
                     "min_spearman_iqr": min(s[1] for s in sp),
@@ -346,7 +364,7 @@ def bench_settings(args: argparse.Namespace) -> dict:
                     f"{'  <- meets the bar' if row['meets_bar'] else ''}",
                     flush=True,
                 )
-    return {"folds": len(folds), "rows": args.rows, "grid": out}
+    return {"folds": len(folds), "rows": args.rows, "campaign": str(args.campaign), "grid": out}
 
 
 def bench_calibration(args: argparse.Namespace) -> dict:
@@ -507,6 +525,10 @@ def main() -> None:
     g.add_argument("--grid-draws", type=int, nargs="+", default=[32, 128])
     g.add_argument("--grid-background", type=int, nargs="+", default=[8, 32, 128])
     g.add_argument("--grid-perms", type=int, nargs="+", default=[1, 2])
+    g.add_argument("--campaign", type=Path, default=None,
+                   help="a finished campaign's results/ folder: use its fold models and prepared rows "
+                   "(default: train on the mixed synthetic set)")  # fmt: skip
+    g.add_argument("--out-name", default="settings", help="results file name (benchmarks/inference/<name>.json)")
     c = sub.add_parser("calibration", help=bench_calibration.__doc__)
     _model_args(c, 3000, 200)
     c.add_argument("--dataset", type=Path, default=None, help="contract-layout HDF5 (default: synthetic)")
@@ -536,7 +558,7 @@ def main() -> None:
     res = steps[args.step](args)
     res["command"] = " ".join(sys.argv)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"{args.step}.json").write_text(json.dumps(res, indent=1))
+    (OUT / f"{getattr(args, 'out_name', args.step)}.json").write_text(json.dumps(res, indent=1))
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ class Stream(enum.IntEnum):
     PAIRPLOT = 14  # the test rows of a fold's posterior pairplot
     MISSPECIFICATION = 15  # the reference/calibration split of the misspecification score
     INFER = 16  # `python -m workflow infer`: its sub-streams are workflow.infer.streams.Purpose
+    HEADLINE = 17  # workflow.models.headline (issue 12): its sub-streams are workflow.models.headline.Purpose
 
 
 def _check_seed(seed: int) -> int:
@@ -73,15 +74,17 @@ def sample_sequence(seed: int, sample_id: int, stream: SampleStream, *extra: int
     return np.random.SeedSequence(_check_seed(seed), spawn_key=key)
 
 
-def seed_sequence(seed: int, stream: Stream, fold: int = 0) -> np.random.SeedSequence:
+def seed_sequence(seed: int, stream: Stream, fold: int = 0, *extra: int) -> np.random.SeedSequence:
     """The SeedSequence of one inference stream of one fold.
 
     Args:
         seed: Root seed (non-negative integer).
         stream: Purpose of the stream.
         fold: Fold index (0 for streams that are not per fold).
+        extra: Further keys (e.g. an ensemble member); none gives the key of earlier versions.
     """
-    return np.random.SeedSequence(_check_seed(seed), spawn_key=(INFERENCE_KEY, int(Stream(stream)), int(fold)))
+    key = (INFERENCE_KEY, int(Stream(stream)), int(fold), *(int(e) for e in extra))
+    return np.random.SeedSequence(_check_seed(seed), spawn_key=key)
 
 
 def integer_seed(ss: np.random.SeedSequence, upper: int | None = None) -> int:
@@ -104,24 +107,24 @@ def replicate_seed(seed: int, sample_id: int, replicate: int) -> int:
     return integer_seed(sample_sequence(seed, sample_id, SampleStream.CROSSCHECK, replicate), SIMULATOR_SEED_MAX)
 
 
-def rng(seed: int, stream: Stream, fold: int = 0) -> np.random.Generator:
+def rng(seed: int, stream: Stream, fold: int = 0, *extra: int) -> np.random.Generator:
     """A numpy Generator for one inference stream of one fold."""
-    return np.random.default_rng(seed_sequence(seed, stream, fold))
+    return np.random.default_rng(seed_sequence(seed, stream, fold, *extra))
 
 
-def int_seed(seed: int, stream: Stream, fold: int = 0) -> int:
+def int_seed(seed: int, stream: Stream, fold: int = 0, *extra: int) -> int:
     """A 63-bit integer seed of one inference stream (for torch and legacy APIs)."""
-    return integer_seed(seed_sequence(seed, stream, fold))
+    return integer_seed(seed_sequence(seed, stream, fold, *extra))
 
 
-def seed_torch(seed: int, stream: Stream, fold: int = 0) -> int:
+def seed_torch(seed: int, stream: Stream, fold: int = 0, *extra: int) -> int:
     """Seed torch's global generator (and numpy's legacy one) from a stream; return the seed.
 
     numpy's legacy global state is seeded too because some libraries (shap) draw from it.
     """
     import torch
 
-    s = int_seed(seed, stream, fold)
+    s = int_seed(seed, stream, fold, *extra)
     torch.manual_seed(s)
     np.random.seed(s % 2**32)
     return s

@@ -207,6 +207,7 @@ def train_fold(
     log_targets: Sequence[str],
     threads: int = 1,
     names: dict[str, list[str]] | None = None,
+    member: int = 0,
 ) -> FoldModel:
     """Train NPE on the training folds of one fold.
 
@@ -221,6 +222,8 @@ def train_fold(
         log_targets: targets learned on the log scale (config ``inference.log_targets``).
         threads: torch intra-op threads (the Snakemake job's threads).
         names: optional {"features": [...], "targets": [...]} stored in the description.
+        member: ensemble member (``inference.npe.ensemble``): member 0 is seeded from the TRAIN
+            stream of the fold as a single model is, member m > 0 from that stream's sub-key m.
 
     Raises:
         ValueError: if training targets lie outside the prior's bounds (the dataset was not
@@ -238,7 +241,7 @@ def train_fold(
             f"(first: {scale.target_names[col]} = {targets_train[row, col]:.6g} outside "
             f"[{low[col]:.6g}, {high[col]:.6g}]); set 'prior' to the prior the dataset was drawn from"
         )
-    torch_seed = seed_torch(seed, Stream.TRAIN, fold)
+    torch_seed = seed_torch(seed, Stream.TRAIN, fold) if member == 0 else seed_torch(seed, Stream.TRAIN, fold, member)
     x_mean = features_train.mean(0)
     x_std = features_train.std(0)
     x_std = np.where(x_std > 0, x_std, 1.0)
@@ -270,6 +273,7 @@ def train_fold(
     description = {
         "format": MODEL_FORMAT,
         "fold": int(fold),
+        "member": int(member),
         "seed": int(seed),
         "torch_seed": int(torch_seed),
         "threads": int(threads),
