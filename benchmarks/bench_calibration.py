@@ -202,7 +202,7 @@ def summarise(path: Path, data) -> None:
             if not sel:
                 continue
             w = np.array([int(r["n_test"]) for r in sel], dtype=float)
-            col = lambda key: np.array([float(r[key]) for r in sel])  # noqa: E731
+            col = lambda key, sel=sel: np.array([float(r[key]) for r in sel])  # noqa: E731
             p = col("ks_p")
             t = list(data.target_names).index(name)
             pooled_p = stats.kstest(np.array(pooled[v])[:, t], "uniform").pvalue

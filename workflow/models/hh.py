@@ -428,3 +428,57 @@ def features(traces: HHTraces, settings: HHSettings | None = None) -> np.ndarray
         bad = ~np.isfinite(x).all(axis=1)
         out[b0 + np.flatnonzero(bad)] = np.nan
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# The model interface (workflow.models.base)
+# --------------------------------------------------------------------------------------------
+
+#: Columns of the extra output ``rates``: the firing rate in the stimulus window (Hz).
+RATE_NAMES: tuple[str, ...] = ("stim",)
+
+
+def _simulate_model(theta: np.ndarray, sample_ids: np.ndarray, seed: int, settings: HHSettings, keep_traces: bool):
+    """:class:`workflow.models.base.Simulator` of :data:`MODEL`: sub-batches of at most 1 GiB of traces."""
+    from workflow.models.base import SimBatch, sub_batches
+
+    n = theta.shape[0]
+    feats = np.empty((n, len(FEATURE_NAMES)))
+    v = np.empty((n, settings.n_points), dtype=np.float32) if keep_traces else None
+    for sl in sub_batches(n, 4 * settings.n_points):
+        tr = simulate_batch(theta[sl], sample_ids[sl], seed, settings)
+        feats[sl] = features(tr, settings)
+        if v is not None:
+            v[sl] = tr.v
+    rates = feats[:, :1] / ((settings.t_off - settings.t_on) * 1e-3)
+    return SimBatch(
+        features=feats,
+        outputs={"rates": rates},
+        traces={"v": v} if keep_traces else None,
+        t=settings.t if keep_traces else None,
+    )
+
+
+def _model():
+    from workflow.models.base import Model
+
+    return Model(
+        name="hh",
+        description="Single-compartment Hodgkin–Huxley neuron (Pospischil et al. 2008) under a step current "
+        "(Gonçalves et al. 2020)",
+        param_names=PARAM_NAMES,
+        param_units=PARAM_UNITS,
+        prior_bounds=PRIOR_BOUNDS,
+        feature_names=FEATURE_NAMES,
+        feature_units=FEATURE_UNITS,
+        settings_type=HHSettings,
+        simulator=_simulate_model,
+        outputs={"rates": RATE_NAMES},
+        output_units={"rates": "Hz"},
+        ground_truth=GROUND_TRUTH,
+        time_unit="ms",
+    )
+
+
+#: The model as seen by the campaign (``model: hh``); see :mod:`workflow.models.base`.
+MODEL = _model()

@@ -458,3 +458,57 @@ def features(traces: MPRTraces, settings: MPRSettings | None = None) -> np.ndarr
             bad[rows] |= ~np.isfinite(x).all(axis=1)
     out[bad] = np.nan  # a sample with a non-finite r or v is invalid as a whole
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# The model interface (workflow.models.base)
+# --------------------------------------------------------------------------------------------
+
+#: Columns of the extra output ``rates``: the mean rate r in each window (per time unit).
+RATE_NAMES: tuple[str, ...] = tuple(f"r_{w}" for w in WINDOWS)
+
+
+def _simulate_model(theta: np.ndarray, sample_ids: np.ndarray, seed: int, settings: MPRSettings, keep_traces: bool):
+    """:class:`workflow.models.base.Simulator` of :data:`MODEL`: sub-batches of at most 1 GiB of traces."""
+    from workflow.models.base import SimBatch, sub_batches
+
+    n = theta.shape[0]
+    idx = settings.record_index
+    feats = np.empty((n, len(FEATURE_NAMES)))
+    traces = {var: np.empty((n, idx.size), dtype=np.float32) for var in VARIABLES} if keep_traces else None
+    for sl in sub_batches(n, 8 * idx.size):
+        tr = simulate_batch(theta[sl], sample_ids[sl], seed, settings)
+        feats[sl] = features(tr, settings)
+        if traces is not None:
+            traces["r"][sl], traces["v"][sl] = tr.r, tr.v
+    rates = feats[:, [FEATURE_NAMES.index(f"r_{w}_mean") for w in WINDOWS]]
+    return SimBatch(
+        features=feats,
+        outputs={"rates": rates},
+        traces=traces,
+        t=idx * settings.dt if keep_traces else None,
+    )
+
+
+def _model():
+    from workflow.models.base import Model
+
+    return Model(
+        name="mpr",
+        description="Montbrió–Pazó–Roxin mean field of QIF neurons under a step current (Baldy et al. 2024)",
+        param_names=PARAM_NAMES,
+        param_units=("1", "1", "1"),
+        prior_bounds=PRIOR_BOUNDS,
+        feature_names=FEATURE_NAMES,
+        feature_units=tuple("s" if name.endswith("t_first_peak") else "1" for name in FEATURE_NAMES),
+        settings_type=MPRSettings,
+        simulator=_simulate_model,
+        outputs={"rates": RATE_NAMES},
+        output_units={"rates": "1/s"},
+        ground_truth=GROUND_TRUTH,
+        time_unit="s",
+    )
+
+
+#: The model as seen by the campaign (``model: mpr``); see :mod:`workflow.models.base`.
+MODEL = _model()
