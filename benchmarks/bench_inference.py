@@ -163,7 +163,10 @@ def bench_shap(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     seed, fold_k = args.seed, 0
     t0 = time.perf_counter()
-    d, fold, models, _ = _train_synthetic(args, "mixed", 10, [fold_k], _schema_defaults()["log_targets"])
+    if args.campaign is not None:
+        d, fold, models = _campaign_folds(args.campaign, [fold_k])
+    else:
+        d, fold, models, _ = _train_synthetic(args, "mixed", 10, [fold_k], _schema_defaults()["log_targets"])
     model = models[fold_k]
     train_sec = time.perf_counter() - t0
     train, test = split(fold, fold_k)
@@ -190,7 +193,8 @@ def bench_shap(args: argparse.Namespace) -> dict:
     run(PosteriorFunctionals(model, n_draws=8, seed=seed, fold=fold_k, **crn), x[:1], 1)
 
     results: dict = {
-        "n_rows_dataset": args.n,
+        "n_rows_dataset": int(len(fold)),
+        "campaign": str(args.campaign),
         "train_rows": int(len(train)),
         "train_epochs": model.description["training"]["epochs"],
         "train_sec": train_sec,
@@ -517,6 +521,10 @@ def main() -> None:
     s.add_argument("--ref-perms", type=int, default=6)
     s.add_argument("--grid-draws", type=int, nargs="*", default=[32, 128])
     s.add_argument("--grid-perms", type=int, nargs="*", default=[1, 2])
+    s.add_argument("--campaign", type=Path, default=None,
+                   help="a finished campaign's results/ folder: explain its fold 0 (default: train on the mixed "
+                   "synthetic set)")  # fmt: skip
+    s.add_argument("--out-name", default="shap", help="results file name (benchmarks/inference/<name>.json)")
     g = sub.add_parser("settings", help=bench_settings.__doc__)
     _model_args(g, 6000, 60)
     g.add_argument("--k-folds", type=int, default=10, help="folds of the dataset")

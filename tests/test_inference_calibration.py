@@ -149,8 +149,10 @@ def _path(m, d, test, n):
 
 def test_functionals_are_continuous_in_x_across_the_leakage_threshold(model):
     """Along a path in x whose accepted fraction falls through min_accepted_fraction, the
-    functionals move continuously: refining the path 4x shrinks the largest step ~4x (a jump
-    would not shrink), and each row records its treatment (truncation weight 1 -> below 1)."""
+    functionals move continuously: refining the path 16x shrinks the largest step by more than
+    half (a jump would not shrink; a smooth function shrinks it 16x, a steep one less: the IQR is
+    steep where clamped draws pile onto the boundary, measured 0.18-0.42 with the default spline
+    flow), and each row records its treatment (truncation weight 1 -> below 1)."""
     d, test, m = model
     crn = {"leakage": "truncate", "qmc_draws": True}
     probe = PosteriorFunctionals(m, n_draws=64, seed=1, fold=0, min_accepted_fraction=1.0, **crn)
@@ -165,14 +167,14 @@ def test_functionals_are_continuous_in_x_across_the_leakage_threshold(model):
     probe.evaluate(_path(m, d, test, 41))
     crn["min_accepted_fraction"] = float(np.median(probe.last_accepted))
     steps = {}
-    for n in (201, 801):
+    for n in (201, 3201):
         f = PosteriorFunctionals(narrow, n_draws=64, seed=1, fold=0, **crn)
         out = f.evaluate(_path(m, d, test, n))
         steps[n] = np.abs(np.diff(out, axis=0)).max(0)  # (T, 2) largest step along the path
         weight = f.last_weight
     moving = steps[201] > 1e-6
     assert moving[1].all()
-    ratio = steps[801][moving] / steps[201][moving]
+    ratio = steps[3201][moving] / steps[201][moving]
     assert ratio.max() < 0.5, ratio
     assert weight.max() == 1.0 and 0 < weight.min() < 1, (weight.min(), weight.max())
     assert (np.diff(weight) != 0).sum() > 10  # the blend is gradual, not a switch
