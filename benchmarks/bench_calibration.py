@@ -8,7 +8,9 @@ fold, out of fold for every row:
 * ``ens<M>``: the equal-weight mixture of M flows with those settings and M torch seeds
   (member 0 is ``base``); draws are split equally between the members;
 * ``small``: one flow with fewer and smaller transforms (``--small-hidden``, ``--small-transforms``);
-* ``nsf``: one neural spline flow with the config's sizes.
+* ``nsf``: one neural spline flow with the config's sizes;
+* ``log:none``, ``log:all``, ``log:<t1>,<t2>``: the config's flow with those targets learned on
+  the log scale (item 1 of issue 10: which targets the log scale calibrates).
 
 Scores per target, pooled over the folds run (every row's rank comes from the model that did
 not see it): the fraction of truths inside the central 50 % and 90 % intervals of the draws,
@@ -56,7 +58,7 @@ FIELDS = ("variant", "fold", "target", "n_test", "n_draws", "coverage_50", "cove
 
 def variant_members(variant: str, npe: NPEConfig, small: tuple[int, int]) -> list[tuple[NPEConfig, int]]:
     """The (settings, member) pairs whose mixture is the variant's posterior."""
-    if variant == "base":
+    if variant == "base" or variant.startswith("log:"):
         return [(npe, 0)]
     if variant.startswith("ens"):
         return [(npe, m) for m in range(int(variant[3:]))]
@@ -67,6 +69,19 @@ def variant_members(variant: str, npe: NPEConfig, small: tuple[int, int]) -> lis
     if variant.startswith("patience"):
         return [(dataclasses.replace(npe, stop_after_epochs=int(variant[8:]), max_num_epochs=None), 0)]
     raise SystemExit(f"unknown variant {variant!r}")
+
+
+def variant_log_targets(variant: str, configured: list[str], names: list[str]) -> list[str]:
+    """Targets learned on the log scale: ``log:none``, ``log:all`` or ``log:EI_net,J_ext`` set
+    them (with the config's flow); every other variant keeps the config's ``inference.log_targets``."""
+    if not variant.startswith("log:"):
+        return list(configured)
+    spec = variant[4:]
+    chosen = [] if spec == "none" else list(names) if spec == "all" else spec.split(",")
+    unknown = sorted(set(chosen) - set(names))
+    if unknown:
+        raise SystemExit(f"variant {variant!r}: unknown targets {unknown} (targets: {names})")
+    return chosen
 
 
 def write_synthetic_prepared(path: Path, n: int, seed: int, k: int) -> None:
@@ -140,13 +155,14 @@ def main(argv: list[str] | None = None) -> int:
                 members = variant_members(variant, npe, (args.small_hidden, args.small_transforms))
                 draws, seconds, epochs = [], 0.0, []
                 per = args.draws // len(members)
+                logs = variant_log_targets(variant, inf["log_targets"], list(data.target_names))
                 for settings, member in members:
-                    key = (settings, f, member)
+                    key = (settings, f, member, tuple(logs))
                     if key not in trained:
                         t0 = time.process_time()
                         model = train_fold(
                             data.features[train], data.targets[train], settings, seed, f,
-                            target_prior=target_prior, log_targets=inf["log_targets"], threads=1,
+                            target_prior=target_prior, log_targets=logs, threads=1,
                             names=names, member=member,
                         )  # fmt: skip
                         trained[key] = (model, time.process_time() - t0, model.description["training"]["epochs"])
