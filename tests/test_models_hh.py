@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -127,21 +125,3 @@ def test_a_sample_does_not_depend_on_its_batch():
     assert not np.array_equal(hh.simulate_batch(theta[1:2], [2], 5, SHORT).v[0], batch.v[1])
     with pytest.raises(ValueError, match="settings"):
         hh.features(batch)
-
-
-@pytest.mark.slow
-def test_speed_of_a_batch():
-    """1000 prior draws x 120 ms at dt = 0.01 ms. Prints the measurement; no assertion on time."""
-    n = 1000
-    theta = prior_draws(n, seed=9)
-    wall, cpu = time.perf_counter(), time.process_time()
-    tr = hh.simulate_batch(theta, np.arange(n), 1)
-    sim_wall, sim_cpu = time.perf_counter() - wall, time.process_time() - cpu
-    wall, cpu = time.perf_counter(), time.process_time()
-    f = hh.features(tr)
-    feat_wall, feat_cpu = time.perf_counter() - wall, time.process_time() - cpu
-    print(
-        f"\nHH {n} samples x {hh.HHSettings().n_points - 1} steps: simulate {sim_wall:.1f} s wall / "
-        f"{sim_cpu:.1f} s CPU, features {feat_wall:.2f} s wall / {feat_cpu:.2f} s CPU"
-    )
-    assert np.isfinite(f).all()

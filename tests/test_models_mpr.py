@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from scipy import stats
@@ -179,25 +177,3 @@ def test_rate_boundary():
     r = {b: mpr.simulate_batch(theta, [0], 1, mpr.MPRSettings(r_boundary=b, **kwargs)).r[0] for b in mpr.R_BOUNDARIES}
     assert r["reflect"].min() >= 0 and r["clip"].min() >= 0
     assert r["none"].min() < 0
-
-
-@pytest.mark.slow
-def test_speed_of_a_shard():
-    """A shard of 10^4 prior draws x 100 s at dt = 1 ms, recorded every 10 ms (800 MB of traces).
-
-    Prints the measurement; no assertion on time (the machine is shared).
-    """
-    n = 10_000
-    s = mpr.MPRSettings(record_every=10)
-    theta = prior_draws(n, seed=9)
-    wall, cpu = time.perf_counter(), time.process_time()
-    tr = mpr.simulate_batch(theta, np.arange(n), 1, s)
-    sim_wall, sim_cpu = time.perf_counter() - wall, time.process_time() - cpu
-    wall, cpu = time.perf_counter(), time.process_time()
-    f = mpr.features(tr, s)
-    feat_wall, feat_cpu = time.perf_counter() - wall, time.process_time() - cpu
-    print(
-        f"\nMPR {n} samples x {s.n_points} steps: simulate {sim_wall:.1f} s wall / {sim_cpu:.1f} s CPU, "
-        f"features (record_every={s.record_every}) {feat_wall:.1f} s wall / {feat_cpu:.1f} s CPU"
-    )
-    assert np.isfinite(f).mean() > 0.99
