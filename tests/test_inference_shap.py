@@ -96,7 +96,7 @@ def test_planted_set_calibration(merged):
 
     The bounds hold what this test's small flows (32 hidden units, 3 transforms, at most 40
     epochs) reach; the issue's goal (coverage 0.85-0.95 and SBC p >= 0.05 for every target)
-    is measured with ``benchmarks/bench_inference.py calibration``.
+    is measured with ``benchmarks/bench_calibration.py`` (``reference/calibration/``).
     """
     d, _, _, _, metrics = merged
     for name in d.target_names:

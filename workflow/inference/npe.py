@@ -91,7 +91,7 @@ class NPEConfig(ConfigSection):
             raise ValueError(f"{self.KEY}.clip_max_norm must be > 0 or None, got {self.clip_max_norm}")
 
 
-class _NullTracker:
+class NullTracker:
     """sbi tracker that records nothing (sbi's default writes TensorBoard logs to ./sbi-logs)."""
 
     log_dir = None
@@ -252,7 +252,7 @@ def train_fold(
     x = torch.as_tensor((features_train - x_mean) / x_std, dtype=torch.float32)
 
     trainer = NPE(
-        prior=model.support_box(), density_estimator=_builder(cfg), tracker=_NullTracker(), show_progress_bars=False
+        prior=model.support_box(), density_estimator=_builder(cfg), tracker=NullTracker(), show_progress_bars=False
     )
     trainer.append_simulations(theta, x)
     t0 = time.perf_counter()

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from workflow.inference.npe import NullTracker
 from workflow.models import hh, mpr, qif
 from workflow.models.base import Model, get_model
 from workflow.seeds import INFERENCE_KEY, Stream, integer_seed
@@ -172,27 +173,6 @@ class FeatureTransform:
         return z if self.kind == "none" else np.arcsinh(z)
 
 
-class _NullTracker:
-    """sbi tracker that records nothing (sbi's default writes TensorBoard logs to ./sbi-logs)."""
-
-    log_dir = None
-
-    def log_metric(self, name: str, value: float, step: int | None = None) -> None:  # noqa: D102
-        pass
-
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:  # noqa: D102
-        pass
-
-    def log_params(self, params: dict[str, Any]) -> None:  # noqa: D102
-        pass
-
-    def add_figure(self, name: str, figure: Any, step: int | None = None) -> None:  # noqa: D102
-        pass
-
-    def flush(self) -> None:  # noqa: D102
-        pass
-
-
 @dataclasses.dataclass(frozen=True)
 class TrainingSet:
     """Valid prior simulations of a model.
@@ -293,7 +273,7 @@ def train_estimator(
         hidden_features=cfg.hidden_features,
         num_transforms=cfg.num_transforms,
     )
-    trainer = NPE(prior=prior, density_estimator=builder, tracker=_NullTracker(), show_progress_bars=False)
+    trainer = NPE(prior=prior, density_estimator=builder, tracker=NullTracker(), show_progress_bars=False)
     transform = FeatureTransform.fit(data.x[:, cols], cfg.feature_transform)
     trainer.append_simulations(
         torch.as_tensor(data.theta, dtype=torch.float32),

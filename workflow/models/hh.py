@@ -73,7 +73,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from workflow.models.noise import check_ids, grid_steps, noise_generators
+from workflow.models.noise import check_ids, check_step_protocol, grid_steps, noise_generators
 
 #: Free parameters, in the paper's order (Gonçalves 2020 Methods).
 PARAM_NAMES: tuple[str, ...] = ("gbar_Na", "gbar_K", "g_leak", "gbar_M", "tau_max", "V_T", "sigma", "E_leak")
@@ -163,17 +163,7 @@ class HHSettings:
     rest_sd_fraction: float = 0.1
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            if not math.isfinite(getattr(self, field.name)):
-                raise ValueError(f"{field.name} must be finite, got {getattr(self, field.name)}")
-        for name in ("dt", "duration", "soma_radius", "C_m"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if not 0 < self.t_on < self.t_off < self.duration:
-            raise ValueError(
-                f"t_on and t_off must satisfy 0 < t_on < t_off < duration, got t_on={self.t_on}, "
-                f"t_off={self.t_off}, duration={self.duration}"
-            )
+        check_step_protocol(self, ("dt", "duration", "soma_radius", "C_m"))
         for name in ("duration", "t_on", "t_off"):
             grid_steps(getattr(self, name), self.dt, name)
         if self.t_off - self.t_on < 3 * self.dt:

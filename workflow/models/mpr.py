@@ -61,7 +61,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from workflow.models.noise import check_ids, grid_steps, noise_generators
+from workflow.models.noise import check_ids, check_step_protocol, grid_steps, noise_generators
 
 #: Free parameters, in Baldy's order ``[delta, eta, J]`` (Baldy code); dimensionless.
 PARAM_NAMES: tuple[str, ...] = ("Delta", "eta", "J")
@@ -145,19 +145,7 @@ class MPRSettings:
     no_peak_time: float = 0.0
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"{field.name} must be finite, got {value}")
-        if self.dt <= 0:
-            raise ValueError(f"dt must be positive, got {self.dt}")
-        if self.duration <= 0:
-            raise ValueError(f"duration must be positive, got {self.duration}")
-        if not 0 < self.t_on < self.t_off < self.duration:
-            raise ValueError(
-                f"t_on and t_off must satisfy 0 < t_on < t_off < duration, got t_on={self.t_on}, "
-                f"t_off={self.t_off}, duration={self.duration}"
-            )
+        check_step_protocol(self, ("dt", "duration"))
         for name in ("duration", "t_on", "t_off"):
             grid_steps(getattr(self, name), self.dt, name)
         if self.sigma < 0:

@@ -8,6 +8,8 @@ PCG64, which matters where the noise is most of the cost.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,6 +26,28 @@ def grid_steps(value: float, dt: float, name: str) -> int:
     if abs(steps - round(steps)) > 1e-6 * max(1.0, abs(steps)):
         raise ValueError(f"{name} ({value}) must be a multiple of dt ({dt})")
     return int(round(steps))
+
+
+def check_step_protocol(settings: object, positive: Sequence[str]) -> None:
+    """Checks shared by the models' step-current protocols; ValueError naming the field.
+
+    Every float field of the ``settings`` dataclass must be finite, the fields in ``positive``
+    must be > 0, and the stimulus must switch on and off inside the run:
+    ``0 < t_on < t_off < duration``.
+    """
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{field.name} must be finite, got {value}")
+    for name in positive:
+        if getattr(settings, name) <= 0:
+            raise ValueError(f"{name} must be positive, got {getattr(settings, name)}")
+    t_on, t_off, duration = settings.t_on, settings.t_off, settings.duration
+    if not 0 < t_on < t_off < duration:
+        raise ValueError(
+            f"t_on and t_off must satisfy 0 < t_on < t_off < duration, got t_on={t_on}, "
+            f"t_off={t_off}, duration={duration}"
+        )
 
 
 def check_ids(sample_ids: Sequence[int], n: int) -> np.ndarray:

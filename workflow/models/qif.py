@@ -76,6 +76,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from workflow.models import mpr
+from workflow.models.noise import check_step_protocol
 
 #: Brian2 runtime code-generation targets.
 TARGETS: tuple[str, ...] = ("cython", "numpy")
@@ -122,20 +123,9 @@ class QIFSettings:
     target: str = "cython"
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"{field.name} must be finite, got {value}")
         if not isinstance(self.n_neurons, (int, np.integer)) or self.n_neurons < 2:
             raise ValueError(f"n_neurons must be an integer >= 2, got {self.n_neurons!r}")
-        for name in ("dt", "duration", "v_peak", "record_dt", "rate_window"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if not 0 < self.t_on < self.t_off < self.duration:
-            raise ValueError(
-                f"t_on and t_off must satisfy 0 < t_on < t_off < duration, got t_on={self.t_on}, "
-                f"t_off={self.t_off}, duration={self.duration}"
-            )
+        check_step_protocol(self, ("dt", "duration", "v_peak", "record_dt", "rate_window"))
         for name in ("record_dt", "duration", "t_on", "t_off"):
             _multiple(getattr(self, name), self.dt, name, "dt")
         for name in ("duration", "t_on", "t_off"):
