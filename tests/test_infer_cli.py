@@ -17,6 +17,7 @@ import pytest
 from infer_campaign import CONFIGFILES, campaign_config, simulated_campaign, synthetic_campaign
 
 from workflow.__main__ import main
+from workflow.config import validate_config
 from workflow.contract import FEATURE_NAMES, PARAM_NAMES, TARGET_NAMES, Status
 from workflow.infer import crossconformal as cc
 from workflow.infer.campaign import load_campaign
@@ -130,8 +131,9 @@ def test_the_campaign_config_comes_from_its_dataset_and_its_shap_settings_from_i
     shutil.copytree(models.parent.parent, copy)
     c = load_campaign(copy / "results" / "folds")
     assert c.config["simulation"]["tstop_ms"] == 700.0 and c.timing.n_points == N_POINTS
-    assert c.config["inference"]["shap"]["n_draws"] == 128  # the schema's: no shap.h5 yet
-    shap = {**c.config["inference"]["shap"], "n_draws": 8, "n_background": 3}
+    schema_shap = validate_config({})["inference"]["shap"]
+    assert c.config["inference"]["shap"] == schema_shap  # the schema's: no shap.h5 yet
+    shap = {**schema_shap, "n_draws": schema_shap["n_draws"] + 3, "n_background": 3}
     with h5py.File(copy / "results" / "folds" / "fold-0" / "shap.h5", "w") as f:
         f.attrs["config_json"] = json.dumps({"shap": shap, "seed": 5})
     c = load_campaign(copy / "results" / "folds")
