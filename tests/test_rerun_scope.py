@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from workdir import TINY, job_counts, make_workdir, snakemake
+from workdir import TINY, finished_tiny_campaign, job_counts, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -51,9 +51,7 @@ CASES = {
 def finished(tmp_path_factory):
     """The tiny campaign run to the end, kernels included (Snakemake must have made every output
     to know the params it was made with)."""
-    work = make_workdir(tmp_path_factory.mktemp("scope"), kernels=False)
-    res = snakemake(work, timeout=1500)
-    assert res.returncode == 0, res.stderr[-4000:]
+    work = finished_tiny_campaign(tmp_path_factory)
     again = snakemake(work, "-n")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
     return work

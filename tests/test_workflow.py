@@ -7,7 +7,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from helpers import copy_repo
+from workdir import finished_tiny_campaign
 
 from workflow.contract import FEATURE_NAMES, PARAM_NAMES, Status
 
@@ -21,10 +21,7 @@ def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.Compl
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    work = copy_repo(tmp_path_factory.mktemp("tiny"))
-    res = snakemake(work)
-    assert res.returncode == 0, res.stderr[-4000:]
-    return work
+    return finished_tiny_campaign(tmp_path_factory)
 
 
 def test_dataset_contract(tiny_run):

@@ -36,6 +36,24 @@ def make_workdir(dst: Path, kernels: bool = True, extra_config: dict[str, str] |
     return dst
 
 
+_FINISHED: dict[str, Path] = {}
+
+
+def finished_tiny_campaign(tmp_path_factory) -> Path:
+    """The tiny campaign run to the end (target ``all``, real kernels), built once per session.
+
+    Shared by tests that only read it or dry-run against it (tests/test_workflow.py,
+    tests/test_rerun_scope.py): the same run twice cost about 85 s of CI time. A test that
+    changes outputs must work on its own copy instead.
+    """
+    if "tiny" not in _FINISHED:
+        work = make_workdir(tmp_path_factory.mktemp("tiny_finished"), kernels=False)
+        res = snakemake(work, timeout=1500)
+        assert res.returncode == 0, res.stderr[-4000:]
+        _FINISHED["tiny"] = work
+    return _FINISHED["tiny"]
+
+
 def snakemake_cmd(*args: str, configfiles: tuple[str, ...] = (TINY,), cores: int = 2) -> list[str]:
     """The command line of ``python -m snakemake`` with the venv's interpreter."""
     cmd = [sys.executable, "-m", "snakemake", *args, "--cores", str(cores)]
