@@ -135,16 +135,23 @@ def test_support_is_the_prior_bounds_not_the_training_range(data, trained):
         train_fold(d.features[train], d.targets[train] * 100, TINY, seed=11, fold=0, **PRIOR)
 
 
-def test_fast_sampler_matches_nflows_inverse(data):
-    """The specialised MAF inverse (used only for sbi's plain MAF blocks) equals nflows' own,
-    on a MAF whatever the schema's default estimator is."""
-    from workflow.inference.flowsampling import _is_plain_maf_block
+@pytest.mark.parametrize("estimator", ["maf", "nsf"])
+def test_fast_sampler_matches_nflows_inverse(data, estimator):
+    """The specialised inverses (sbi's plain MAF blocks; the NSF's coupling blocks with their
+    ResidualNet conditioners, and LULinear) equal nflows' own, whatever the schema's default is."""
+    from nflows.transforms.lu import LULinear
+
+    from workflow.inference.flowsampling import _is_plain_maf_block, _is_plain_nsf_block
 
     d, fold = data
     train, _ = split(fold, 0)
-    maf = dataclasses.replace(TINY, density_estimator="maf", max_num_epochs=2)
-    m = train_fold(d.features[train], d.targets[train], maf, seed=11, fold=0, threads=1, **PRIOR)
-    assert any(_is_plain_maf_block(t) for t in m.net.net._transform._transforms)  # the fast path is exercised
+    cfg = dataclasses.replace(TINY, density_estimator=estimator, max_num_epochs=2)
+    m = train_fold(d.features[train], d.targets[train], cfg, seed=11, fold=0, threads=1, **PRIOR)
+    transforms = m.net.net._transform._transforms
+    if estimator == "maf":
+        assert any(_is_plain_maf_block(t) for t in transforms)  # the fast path is exercised
+    else:
+        assert any(_is_plain_nsf_block(t) for t in transforms) and any(type(t) is LULinear for t in transforms)
     x = m.standardise(d.features[:13])
     z = torch.randn(33, 4, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

@@ -2,7 +2,7 @@
 
 ``fixed_noise_sampler(net)`` returns a function ``(x_std (B, F), z (S, D)) -> theta (B, S, D)``.
 
-For sbi's default MAF (nflows ``MaskedAffineAutoregressiveTransform`` blocks without residual
+For sbi's MAF (nflows ``MaskedAffineAutoregressiveTransform`` blocks without residual
 blocks or batch norm) a specialised inverse is used; it computes exactly what nflows'
 ``Flow._sample`` computes, but
 
@@ -13,8 +13,17 @@ blocks or batch norm) a specialised inverse is used; it computes exactly what nf
 * tanh is evaluated as ``2 sigmoid(2u) - 1`` (the same function; torch's CPU tanh is several
   times slower than its sigmoid).
 
+For sbi's neural spline flow (nflows ``PiecewiseRationalQuadraticCouplingTransform`` blocks
+whose conditioner is a ``ResidualNet`` without batch norm or dropout) the conditioner's
+context terms are hoisted the same way: the context columns of its first layer and every
+residual block's gate ``sigmoid(W_g x + b_g)`` (nflows' GLU) are computed once per x; the
+spline itself is nflows' own (``_coupling_transform_inverse``). The flow's ``LULinear`` layers
+are inverted by one matrix product with the inverse weight computed once, which is what
+nflows itself does in evaluation mode with its cache on (``Linear.inverse``), in place of two
+triangular solves per call.
+
 Every other estimator uses the library's own inverse (nflows) or ``transform.inv`` (zuko).
-The specialised path is checked against nflows in the tests (agreement to float32 precision).
+The specialised paths are checked against nflows in the tests (agreement to float32 precision).
 """
 
 from __future__ import annotations
@@ -48,6 +57,65 @@ def _is_plain_maf_block(t: torch.nn.Module) -> bool:
         and made.context_layer is not None
         and all(type(b) is MaskedFeedforwardBlock and b.batch_norm is None for b in made.blocks)
     )
+
+
+def _is_plain_nsf_block(t: torch.nn.Module) -> bool:
+    from nflows.nn.nets.resnet import ResidualBlock, ResidualNet
+    from nflows.transforms.coupling import PiecewiseRationalQuadraticCouplingTransform
+
+    if type(t) is not PiecewiseRationalQuadraticCouplingTransform or t.unconditional_transform is not None:
+        return False
+    net = t.transform_net
+    return (
+        type(net) is ResidualNet
+        and net.context_features is not None
+        and all(
+            type(b) is ResidualBlock and not b.use_batch_norm and b.dropout.p == 0 and hasattr(b, "context_layer")
+            for b in net.blocks
+        )
+    )
+
+
+class _NSFBlockInverse:
+    """Inverse of one PiecewiseRationalQuadraticCouplingTransform with the conditioner's context hoisted."""
+
+    def __init__(self, t: torch.nn.Module) -> None:
+        net = t.transform_net
+        self.t = t
+        self.identity = t.identity_features
+        self.transformed = t.transform_features
+        n_in = len(self.identity)
+        self.w_in = net.initial_layer.weight[:, :n_in]
+        self.w_ctx = net.initial_layer.weight[:, n_in:]
+        self.b0 = net.initial_layer.bias
+        self.blocks = [(b.activation, b.linear_layers[0], b.linear_layers[1], b.context_layer) for b in net.blocks]
+        self.final = net.final_layer
+
+    def __call__(self, y: Tensor, context: Tensor) -> Tensor:
+        """y: (B, S, D) block outputs; context: (B, C) embedded x. Returns the block inputs."""
+        b, s, d = y.shape
+        fn = torch.nn.functional
+        kept = y[..., self.identity]
+        h = fn.linear(kept, self.w_in) + fn.linear(context, self.w_ctx, self.b0)[:, None, :]
+        for act, first, second, gate in self.blocks:  # nflows ResidualBlock: h + second(act(first(act(h)))) * gate
+            h = h + second(act(first(act(h)))) * torch.sigmoid(gate(context))[:, None, :]
+        params = self.final(h).reshape(b * s, -1)
+        moved, _ = self.t._coupling_transform_inverse(y[..., self.transformed].reshape(b * s, -1), params)
+        out = torch.empty_like(y)
+        out[..., self.identity] = kept
+        out[..., self.transformed] = moved.reshape(b, s, -1)
+        return out
+
+
+class _LUInverse:
+    """Inverse of an nflows LULinear: ``(y - bias) @ W^-1.T`` with W^-1 computed once (nflows' cached path)."""
+
+    def __init__(self, t: torch.nn.Module) -> None:
+        self.w_inv = t.weight_inverse().detach()
+        self.bias = t.bias.detach()
+
+    def __call__(self, y: Tensor, context: Tensor) -> Tensor:  # noqa: ARG002 (no context)
+        return torch.nn.functional.linear(y - self.bias, self.w_inv)
 
 
 class _MAFBlockInverse:
@@ -85,26 +153,38 @@ class _MAFBlockInverse:
         return y
 
 
+def _specialised(t: torch.nn.Module) -> torch.nn.Module | _MAFBlockInverse | _NSFBlockInverse | _LUInverse:
+    from nflows.transforms.lu import LULinear
+
+    if type(t) is LULinear:
+        return _LUInverse(t)
+    if _is_plain_maf_block(t):
+        return _MAFBlockInverse(t)
+    if _is_plain_nsf_block(t):
+        return _NSFBlockInverse(t)
+    return t
+
+
 def fixed_noise_sampler(net: torch.nn.Module, fast: bool = True) -> Sampler:
     """Return ``sample(x_std, z) -> theta (B, S, D)`` for an sbi flow estimator.
 
     Args:
         net: sbi ``NFlowsFlow`` or ``ZukoFlow`` with a standard-normal base distribution.
-        fast: use the specialised MAF inverse where it applies.
+        fast: use the specialised MAF and NSF inverses where they apply.
     """
     inner = getattr(net, "net", None)
     if inner is not None and hasattr(inner, "_transform") and hasattr(inner, "_distribution"):
         if type(inner._distribution).__name__ != "StandardNormal":
             raise TypeError(f"base distribution {type(inner._distribution).__name__} is not StandardNormal")
         transforms = list(inner._transform._transforms)
-        plan = [(_MAFBlockInverse(t) if fast and _is_plain_maf_block(t) else t) for t in transforms]
+        plan = [_specialised(t) if fast else t for t in transforms]
 
         def sample_nflows(x_std: Tensor, z: Tensor) -> Tensor:
             b, (s, d) = x_std.shape[0], z.shape
             ctx = inner._embedding_net(x_std)
             y = z.expand(b, s, d)
             for step in reversed(plan):
-                if isinstance(step, _MAFBlockInverse):
+                if isinstance(step, (_MAFBlockInverse, _NSFBlockInverse, _LUInverse)):
                     y = step(y, ctx)
                 else:
                     flat = y.reshape(b * s, d)

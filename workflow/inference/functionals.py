@@ -123,7 +123,7 @@ class PosteriorFunctionals:
         qmc_draws: scrambled Sobol base draws (True) or i.i.d. normal (False).
         draws_stream: the base-draw stream (CONVERGENCE_DRAWS for an independent reference).
         max_flow_batch: most flow samples pushed at once (bounds memory).
-        fast: use the specialised MAF inverse (see :mod:`workflow.inference.flowsampling`).
+        fast: use the specialised MAF and NSF inverses (see :mod:`workflow.inference.flowsampling`).
     """
 
     def __init__(
