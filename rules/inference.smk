@@ -71,7 +71,7 @@ rule inference_train:
         npe=INFERENCE["npe"],
         metrics=INFERENCE["metrics"],
         log_targets=INFERENCE["log_targets"],
-        prior=config["prior"],
+        **target_prior_params(),
         seed=INFERENCE_SEED,
     script:
         "../scripts/inference/train_fold.py"
@@ -144,7 +144,7 @@ rule inference_merge_shap:
                 subcategory="SHAP",
                 labels={"target": target},
             )
-            for target in TARGET_NAMES
+            for target in CAMPAIGN_TARGETS
         ],
         captions=expand("results/shap/captions/{name}.rst", name=SHAP_CAPTIONS),
     log:

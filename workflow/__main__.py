@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shard", type=int, required=True)
     p.add_argument("--first", type=int, help="first sample id (default: from the config)")
     p.add_argument("--stop", type=int, help="one past the last sample id")
-    p.add_argument("--kernels", help="LFP kernels (model hagen2022 only; a registered model needs none)")
+    p.add_argument("--kernels", nargs="?", help="LFP kernels (model hagen2022 only; a registered model needs none)")
     p.add_argument("--out", required=True)
     p.add_argument("--config-json", help="the resolved simulation config as a JSON string (from Snakemake)")
     p.add_argument("--configfile", action="append")

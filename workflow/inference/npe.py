@@ -26,10 +26,9 @@ from sbi.inference import NPE, DirectPosterior
 from sbi.neural_nets import posterior_nn
 from sbi.utils import BoxUniform
 
-from workflow.contract import PARAM_NAMES
 from workflow.inference.scales import TargetScale
 from workflow.inference.sections import ConfigSection
-from workflow.inference.targetprior import TargetBounds, TargetPrior
+from workflow.inference.targetprior import ModelTargetPrior, TargetBounds, TargetPrior
 from workflow.seeds import Stream, seed_torch
 
 #: Density estimators supported end to end (their base draws can be fixed, see functionals).
@@ -203,7 +202,7 @@ def train_fold(
     seed: int,
     fold: int,
     *,
-    target_prior: TargetPrior,
+    target_prior: TargetPrior | ModelTargetPrior,
     log_targets: Sequence[str],
     threads: int = 1,
     names: dict[str, list[str]] | None = None,
@@ -230,7 +229,7 @@ def train_fold(
             drawn from config ``prior``), or for a bad ``inference.log_targets``.
     """
     torch.set_num_threads(threads)
-    scale = TargetScale.from_names(log_targets)
+    scale = TargetScale.from_names(log_targets, names["targets"] if names else None)
     bounds = target_prior.bounds(seed)
     low, high = support_bounds(bounds, scale)
     outside = (targets_train < low) | (targets_train > high)
@@ -269,7 +268,6 @@ def train_fold(
     summary = trainer.summary
     n_train_rows = int(round(len(theta) * (1 - cfg.validation_fraction)))
     durations = [float(d) for d in summary.get("epoch_durations_sec", [])]
-    prior = target_prior.prior
     description = {
         "format": MODEL_FORMAT,
         "fold": int(fold),
@@ -287,11 +285,7 @@ def train_fold(
         "x_std": x_std.tolist(),
         "support_low": low.tolist(),
         "support_high": high.tolist(),
-        "prior": {
-            "bounds": {n: list(prior.bounds[n]) for n in PARAM_NAMES},
-            "constraints": bool(prior.constraints),
-            "target_bounds": bounds.as_dict(),
-        },
+        "prior": {**target_prior.describe(), "target_bounds": bounds.as_dict()},
         "training": {
             "n_rows": int(len(theta)),
             "n_rows_fit": n_train_rows,
@@ -337,6 +331,6 @@ def load_model(pt_path: str | Path, json_path: str | Path) -> FoldModel:
         x_std=np.asarray(desc["x_std"]),
         low=np.asarray(desc["support_low"]),
         high=np.asarray(desc["support_high"]),
-        scale=TargetScale.from_names(desc["log_targets"]),
+        scale=TargetScale.from_names(desc["log_targets"], desc.get("target_names")),
         description=desc,
     )

@@ -47,9 +47,12 @@ class TargetScale:
             raise ValueError(f"inference.log_targets: repeated names in {list(self.log_targets)}")
 
     @classmethod
-    def from_names(cls, log_targets: Sequence[str]) -> TargetScale:
-        """Build from the validated ``inference.log_targets`` list."""
-        return cls(log_targets=tuple(log_targets))
+    def from_names(cls, log_targets: Sequence[str], target_names: Sequence[str] | None = None) -> TargetScale:
+        """Build from the validated ``inference.log_targets`` list and the targets' names (the
+        dataset's; default: the Hagen network's :data:`~workflow.contract.TARGET_NAMES`)."""
+        if target_names is None:
+            return cls(log_targets=tuple(log_targets))
+        return cls(log_targets=tuple(log_targets), target_names=tuple(target_names))
 
     @property
     def log_index(self) -> list[int]:
