@@ -111,8 +111,9 @@ def _layout(path: Path, f: h5py.File) -> dict[str, tuple]:
         if key == "status_reason" or not isinstance(ds, h5py.Dataset):
             continue
         names = tuple(table.read_names(ds)) if "names" in ds.attrs else None
-        units = ds.attrs.get("units")
-        units = tuple(np.atleast_1d(units).astype(str)) if units is not None else None
+        units = ds.attrs.get("units")  # one unit (a string) or one per column
+        if units is not None and not isinstance(units, str):
+            units = tuple(u.decode() if isinstance(u, bytes) else str(u) for u in np.atleast_1d(units))
         if ds.ndim == 2 and (names is None or len(names) != ds.shape[1]):
             raise ShardError(f"shard {path}: dataset {key!r} lacks one name per column")
         out[key] = (ds.shape[1:], ds.dtype.str, names, units)
@@ -159,7 +160,7 @@ def aggregate_named(shard_paths: Sequence[Path], out_path: str | Path, cfg: Mapp
         for key, (shape, dt, names, units) in layout.items():
             d[key] = out.create_dataset(key, (n, *shape), dtype=dt, track_times=False)
             if names is not None:
-                table.write_names(d[key], names, units if units is None or len(units) != 1 else units[0])
+                table.write_names(d[key], names, units)
         sim_ds = out.create_dataset("simulator", (n,), dtype=h5py.string_dtype(), track_times=False)
         row, seen_last = 0, -1
         for p, k in zip(shard_paths, counts, strict=True):

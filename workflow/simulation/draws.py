@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from workflow import h5io, table
-from workflow.contract import PARAM_NAMES, PARAM_UNITS
+from workflow.contract import HAGEN_MODEL, PARAM_NAMES, PARAM_UNITS
 from workflow.simulation.prior import Prior
 
 #: rows drawn and written per block (bounds memory for 10^6+ samples)
@@ -22,7 +22,7 @@ def write_draws(cfg: Mapping, out_path: str | Path) -> float:
     :func:`workflow.config.model_simulation_config` of a registered model, whose own prior is
     drawn: :func:`workflow.simulation.model_shard.write_model_draws`).
     """
-    if "model" in cfg:
+    if cfg.get("model", HAGEN_MODEL) != HAGEN_MODEL:
         return _write_model_draws(cfg, out_path)
     prior = Prior.from_config(cfg["prior"])
     n, seed = int(cfg["campaign"]["n_samples"]), int(cfg["campaign"]["seed"])
