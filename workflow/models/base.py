@@ -18,9 +18,9 @@ user's own model for the running process.
 
 The Hagen et al. 2022 network (the campaign's default, ``hagen2022``) predates this interface:
 its vocabulary lives in :mod:`workflow.contract`, its prior in :mod:`workflow.simulation.prior`
-and its simulation in :mod:`workflow.simulation.sample`. It is not registered here yet; wrapping
-it as a :class:`Model` (targets: :func:`workflow.inference.dataset.compute_targets`) is left to
-the Snakemake wiring of issue 12.
+and its simulation in :mod:`workflow.simulation.sample`; it is not registered here (its campaign
+has kernels, gates and a cross-check). The campaign of any registered model (config ``model:``)
+runs through :mod:`workflow.simulation.model_shard`.
 
 The smallest complete model::
 
