@@ -52,7 +52,10 @@ def dataset_column_names(key):
     with h5py.File(path, "r") as fh:
         if key not in fh or "names" not in fh[key].attrs:
             return None
-        return [n.decode() if isinstance(n, bytes) else str(n) for n in fh[key].attrs["names"]]
+        return [
+            n.decode() if isinstance(n, bytes) else str(n)
+            for n in fh[key].attrs["names"]
+        ]
 
 
 #: the inference targets and features: a bank's own (named in the file), the model's, or the
@@ -149,7 +152,8 @@ def simulate_threads():
 
 def draws_params():
     """What decides the draws: the campaign's size and seed, and the prior (the config's for the
-    Hagen network; a registered model's is its code, named by the model and its module)."""
+    Hagen network; a registered model's is its code, named by the model and its module).
+    """
     out = {"campaign": {k: config["campaign"][k] for k in ("n_samples", "seed")}}
     if HAGEN:
         return out | {"prior": config["prior"]}

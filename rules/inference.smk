@@ -68,10 +68,10 @@ rule inference_train:
         mem_mb=inference_mem_mb,
         runtime=train_runtime,
     params:
+        **target_prior_params(),
         npe=INFERENCE["npe"],
         metrics=INFERENCE["metrics"],
         log_targets=INFERENCE["log_targets"],
-        **target_prior_params(),
         seed=INFERENCE_SEED,
     script:
         "../scripts/inference/train_fold.py"

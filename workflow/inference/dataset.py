@@ -171,7 +171,9 @@ def load_dataset(path: str | Path, min_valid_rows: int = 1) -> InferenceData:
 
     if named:  # finite in valid rows: checked with the other columns above
         if target_units is not None and len(target_units) != len(names["targets"]):
-            raise DatasetError(f"{path}: dataset 'targets' has {len(target_units)} units for {len(names['targets'])} names")
+            raise DatasetError(
+                f"{path}: dataset 'targets' has {len(target_units)} units for {len(names['targets'])} names"
+            )
         return InferenceData(
             features=np.asarray(arrays["features"], dtype=np.float64)[valid],
             targets=np.asarray(arrays["targets"], dtype=np.float64)[valid],
@@ -235,6 +237,7 @@ def write_prepared(
 def read_prepared(path: str | Path) -> tuple[InferenceData, np.ndarray]:
     """Read a file written by :func:`write_prepared`; return the data and the fold ids."""
     with h5py.File(path, "r") as fh:
+        units = fh["targets"].attrs.get("units")
         data = InferenceData(
             features=fh["features"][()],
             targets=fh["targets"][()],
@@ -242,7 +245,7 @@ def read_prepared(path: str | Path) -> tuple[InferenceData, np.ndarray]:
             feature_names=tuple(str(n) for n in fh["features"].attrs["names"]),
             target_names=tuple(str(n) for n in fh["targets"].attrs["names"]),
             n_total=int(fh.attrs["n_total"]),
-            target_units=tuple(str(u) for u in fh["targets"].attrs["units"]) if "units" in fh["targets"].attrs else None,
+            target_units=None if units is None else tuple(str(u) for u in units),
         )
         fold = fh["fold"][()].astype(np.int64)
     return data, fold

@@ -174,7 +174,7 @@ def write_model_shard(
         ("params", params, model.param_names, model.param_units),
         ("features", feats, model.feature_names, model.feature_units),
         ("targets", model.targets(params), model.target_names, model.target_units),
-        *((k, np.asarray(batch.outputs[k], np.float64), model.outputs[k], model.output_units[k]) for k in model.outputs),
+        *((k, np.asarray(v, np.float64), model.outputs[k], model.output_units[k]) for k, v in batch.outputs.items()),
     ]
     opts: dict[str, Any] = {"track_times": False}
     extra = {"fletcher32": True} if n else {}
