@@ -162,10 +162,16 @@ def draws_params():
 
 def target_prior_params():
     """What decides the targets' prior (workflow/inference/targetprior.py target_prior_from_params):
-    the config's `prior` for the Hagen network, the model (and its module) otherwise."""
-    if HAGEN:
-        return {"prior": config["prior"]}
-    return {"model": config["model"], "model_module": config["model_module"]}
+    the config's `prior` for the Hagen network, the model (and its module) otherwise; and the
+    logit-scale targets when there are any (absent when empty, so that a campaign made before the
+    key existed is not retrained)."""
+    out = {"prior": config["prior"]} if HAGEN else {
+        "model": config["model"],
+        "model_module": config["model_module"],
+    }
+    if INFERENCE["logit_targets"]:
+        out["logit_targets"] = INFERENCE["logit_targets"]
+    return out
 
 
 #: memory (MB) and minutes of one shard of a registered model (no cost model: generous constants)

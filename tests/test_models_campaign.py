@@ -54,12 +54,28 @@ def test_unknown_model_lists_the_known_ones():
         load_config(overrides={"model": "lif9000"})
 
 
-def test_log_targets_default_per_model():
-    assert load_config()["inference"]["log_targets"] == ["EI_net"]
-    assert load_config(overrides={"model": "mpr"})["inference"]["log_targets"] == []
-    assert load_config(overrides={"model": "hh"})["inference"]["log_targets"] == []
-    cfg = load_config(overrides={"model": "hh", "inference": {"log_targets": ["gbar_Na"]}})
-    assert cfg["inference"]["log_targets"] == ["gbar_Na"]
+def test_log_and_logit_targets_default_per_model():
+    hagen = load_config()["inference"]
+    assert hagen["log_targets"] == ["EI_net"] and hagen["logit_targets"] == []
+    mpr = load_config(overrides={"model": "mpr"})["inference"]
+    assert mpr["log_targets"] == [] and mpr["logit_targets"] == list(get_model("mpr").target_names)
+    cfg = load_config(overrides={"model": "hh", "inference": {"log_targets": ["gbar_Na"]}})["inference"]
+    assert cfg["log_targets"] == ["gbar_Na"] and cfg["logit_targets"] == list(get_model("hh").target_names[1:])
+    with pytest.raises(ConfigError, match=r"'inference\.logit_targets'.*also in"):
+        load_config(overrides={"model": "hh", "inference": {"log_targets": ["gbar_Na"], "logit_targets": ["gbar_Na"]}})
+
+
+def test_logit_scale_keeps_every_draw_inside_the_support():
+    from workflow.inference.scales import LOGIT_BOUND, TargetScale
+
+    low, high = np.array([0.0, -5.0]), np.array([1.0, 5.0])
+    scale = TargetScale.from_names([], ["a", "b"]).with_logit(["b"], low, high)
+    theta = np.array([[0.3, -5.0], [0.7, 4.999], [0.1, 5.0]])
+    u = scale.to_learned(theta)
+    assert u[0, 1] == -LOGIT_BOUND and u[2, 1] == LOGIT_BOUND and u[0, 0] == 0.3  # "a" stays linear
+    np.testing.assert_allclose(scale.to_targets(u)[1], theta[1], rtol=1e-12)
+    wild = scale.to_targets(np.array([[0.0, -1e6], [0.0, 1e6]]))  # any flow draw maps inside
+    assert (wild[:, 1] >= -5.0).all() and (wild[:, 1] <= 5.0).all()
 
 
 def test_model_settings_from_command_line_strings_are_typed():
@@ -233,7 +249,8 @@ def test_tiny_model_campaign_runs_through_one_fold(tmp_path):
         assert f["params"].shape == (80, 8) and read_names(f["targets"]) == list(hh.target_names)
     desc = json.loads((work / "results/folds/fold-0/model.json").read_text())
     assert desc["target_names"] == list(hh.target_names) and desc["feature_names"] == list(hh.feature_names)
-    assert desc["log_targets"] == [] and desc["prior"]["model"] == "hh"
+    assert desc["log_targets"] == [] and desc["logit_targets"] == list(hh.target_names)
+    assert desc["prior"]["model"] == "hh"
     np.testing.assert_allclose(desc["prior"]["target_bounds"]["low"], hh.low)
     metrics = json.loads((work / "results/folds/fold-0/metrics.json").read_text())
     assert list(metrics["targets"]) == list(hh.target_names)

@@ -167,20 +167,30 @@ def _check_model(cfg: dict) -> None:
             f"config key 'observations': recordings are LFP traces, which only model 'hagen2022' "
             f"simulates; model {model.name!r} takes none (set observations: [])"
         )
-    _resolve_log_targets(cfg, model.target_names, model.log_targets, model.name)
+    _resolve_log_targets(cfg, model.target_names, model.log_targets, model.name, logit_default=True)
 
 
-def _resolve_log_targets(cfg: dict, targets: tuple[str, ...], default: tuple[str, ...], name: str) -> None:
-    """Fill ``inference.log_targets: null`` with the model's default; check every name is a target."""
+def _resolve_log_targets(
+    cfg: dict, targets: tuple[str, ...], default: tuple[str, ...], name: str, logit_default: bool = False
+) -> None:
+    """Fill ``inference.log_targets`` and ``inference.logit_targets`` (null) with the model's
+    defaults (logit: none, or with ``logit_default`` every target not on the log scale); check
+    that every name is a target and no target is on both scales."""
     inf = cfg["inference"]
     if inf["log_targets"] is None:
         inf["log_targets"] = list(default)
-    unknown = [t for t in inf["log_targets"] if t not in targets]
-    if unknown:
-        raise ConfigError(
-            f"config key 'inference.log_targets': {unknown} are not targets of model {name!r} "
-            f"(its targets: {', '.join(targets)})"
-        )
+    if inf["logit_targets"] is None:
+        inf["logit_targets"] = [t for t in targets if t not in inf["log_targets"]] if logit_default else []
+    for key in ("log_targets", "logit_targets"):
+        unknown = [t for t in inf[key] if t not in targets]
+        if unknown:
+            raise ConfigError(
+                f"config key 'inference.{key}': {unknown} are not targets of model {name!r} "
+                f"(its targets: {', '.join(targets)})"
+            )
+    both = [t for t in inf["logit_targets"] if t in inf["log_targets"]]
+    if both:
+        raise ConfigError(f"config key 'inference.logit_targets': {both} are also in inference.log_targets")
 
 
 def _check_hagen(cfg: dict) -> None:
@@ -269,9 +279,8 @@ def simulation_config(cfg: Mapping) -> dict:
     ``simulation.mpi_ranks`` is left out: the task farm gives the same result; of ``gates``
     only the selected preset is kept.
     """
-    from workflow.simulation.gates import selected_gates_config
-
     from workflow.contract import HAGEN_MODEL
+    from workflow.simulation.gates import selected_gates_config
 
     if cfg.get("model", HAGEN_MODEL) != HAGEN_MODEL:
         return model_simulation_config(cfg)

@@ -37,6 +37,7 @@ model = train_fold(
     fold=fold_k,
     target_prior=target_prior,
     log_targets=smk.params.log_targets,
+    logit_targets=smk.params.get("logit_targets", []),  # only given when not empty (common.smk)
     threads=smk.threads,
     names={"features": list(data.feature_names), "targets": names},
 )

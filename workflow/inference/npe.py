@@ -207,6 +207,7 @@ def train_fold(
     threads: int = 1,
     names: dict[str, list[str]] | None = None,
     member: int = 0,
+    logit_targets: Sequence[str] = (),
 ) -> FoldModel:
     """Train NPE on the training folds of one fold.
 
@@ -223,6 +224,8 @@ def train_fold(
         names: optional {"features": [...], "targets": [...]} stored in the description.
         member: ensemble member (``inference.npe.ensemble``): member 0 is seeded from the TRAIN
             stream of the fold as a single model is, member m > 0 from that stream's sub-key m.
+        logit_targets: targets learned on the logit scale of their support (config
+            ``inference.logit_targets``; :class:`~workflow.inference.scales.TargetScale`).
 
     Raises:
         ValueError: if training targets lie outside the prior's bounds (the dataset was not
@@ -232,6 +235,8 @@ def train_fold(
     scale = TargetScale.from_names(log_targets, names["targets"] if names else None)
     bounds = target_prior.bounds(seed)
     low, high = support_bounds(bounds, scale)
+    if logit_targets:
+        scale = scale.with_logit(logit_targets, low, high)
     outside = (targets_train < low) | (targets_train > high)
     if outside.any():
         row, col = np.argwhere(outside)[0]
@@ -277,6 +282,7 @@ def train_fold(
         "threads": int(threads),
         "npe": dataclasses.asdict(cfg),
         "log_targets": list(scale.log_targets),
+        **({"logit_targets": list(scale.logit_targets)} if scale.logit_targets else {}),
         "theta_dim": int(theta.shape[1]),
         "x_dim": int(x.shape[1]),
         "feature_names": list(names["features"]) if names else None,
@@ -325,12 +331,16 @@ def load_model(pt_path: str | Path, json_path: str | Path) -> FoldModel:
     state = torch.load(pt_path, weights_only=True)
     net.load_state_dict(state, strict=True)
     net.eval()
+    low, high = np.asarray(desc["support_low"]), np.asarray(desc["support_high"])
+    scale = TargetScale.from_names(desc["log_targets"], desc.get("target_names"))
+    if desc.get("logit_targets"):
+        scale = scale.with_logit(desc["logit_targets"], low, high)
     return FoldModel(
         net=net,
         x_mean=np.asarray(desc["x_mean"]),
         x_std=np.asarray(desc["x_std"]),
-        low=np.asarray(desc["support_low"]),
-        high=np.asarray(desc["support_high"]),
-        scale=TargetScale.from_names(desc["log_targets"], desc.get("target_names")),
+        low=low,
+        high=high,
+        scale=scale,
         description=desc,
     )
