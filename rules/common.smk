@@ -116,26 +116,32 @@ def default_mpiexec():
     return shlex.quote(str(venv_mpiexec)) if venv_mpiexec.exists() else "mpiexec"
 
 
+def simulate_ranks():
+    """MPI ranks of a simulate job: `simulation.mpi_ranks` for the Hagen network; a registered
+    model's shard is one vectorised batch (1)."""
+    return config["simulation"]["mpi_ranks"] if HAGEN else 1
+
+
 def simulate_mpi_resources():
     """The `mpi` and `tasks` resources, only for a task farm (simulation.mpi_ranks > 1).
 
     A serial shard declares neither: the SLURM executor refuses an `mpi` job with one task, and
     its job step would treat every array task as the array's first job.
     """
-    ranks = config["simulation"]["mpi_ranks"]
+    ranks = simulate_ranks()
     return {"mpi": default_mpiexec(), "tasks": ranks} if ranks > 1 else {}
 
 
 def simulate_launcher(wildcards, resources):
     """Empty for a serial shard; `mpiexec -n N` / `srun -n N` for the mpi4py task farm."""
-    if config["simulation"]["mpi_ranks"] > 1:
+    if simulate_ranks() > 1:
         return f"{resources.mpi} -n {resources.tasks}"
     return ""
 
 
 def simulate_mpi_flag(wildcards):
     """`--mpi --ranks N` for the task farm: the job checks it really got N ranks."""
-    n = config["simulation"]["mpi_ranks"]
+    n = simulate_ranks()
     return f"--mpi --ranks {n}" if n > 1 else ""
 
 
