@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from workflow.contract import PARAM_NAMES
-from workflow.models.base import Model, identity_targets
 from workflow.inference.dataset import compute_targets
+from workflow.models.base import Model, identity_targets
 from workflow.seeds import Stream, rng
 from workflow.simulation.prior import Prior
 
