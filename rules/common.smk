@@ -11,10 +11,11 @@ from workflow.config import (
     simulation_config,
     validate_config,
 )
-from workflow.contract import FEATURE_NAMES, TARGET_NAMES
+from workflow.contract import FEATURE_NAMES, HAGEN_MODEL, TARGET_NAMES
 from workflow.inference.explain import shap_cost_evaluations
 from workflow.simulation.crosscheck import crosscheck_config, runtime_min
 from workflow.simulation.gates import early_stop_config
+from workflow.simulation.model_shard import campaign_model
 from workflow.simulation.cost import (
     campaign_core_hours,
     shard_mem_mb,
@@ -35,7 +36,43 @@ PYTHON = shlex.quote(sys.executable)
 SHARDS = [f"{i:05d}" for i in range(n_shards(config))]
 SIMULATE_DATASET = config["dataset"] is None
 
-if SIMULATE_DATASET:
+#: the campaign's simulator: the Hagen et al. 2022 network (kernels, gates, cross-check), or a
+#: registered model of workflow.models (draws -> simulate -> aggregate -> inference only)
+HAGEN = config["model"] == HAGEN_MODEL
+MODEL = campaign_model(config)  # None for hagen2022
+
+
+def dataset_column_names(key):
+    """The `names` of a dataset's column `key` when the config's `dataset` is a file holding it."""
+    import h5py
+
+    path = config["dataset"]
+    if path is None or not Path(path).is_file():
+        return None
+    with h5py.File(path, "r") as fh:
+        if key not in fh or "names" not in fh[key].attrs:
+            return None
+        return [
+            n.decode() if isinstance(n, bytes) else str(n)
+            for n in fh[key].attrs["names"]
+        ]
+
+
+#: the inference targets and features: a bank's own (named in the file), the model's, or the
+#: Hagen network's (workflow/contract.py)
+CAMPAIGN_TARGETS = dataset_column_names("targets") or (
+    TARGET_NAMES if HAGEN else MODEL.target_names
+)
+CAMPAIGN_FEATURES = dataset_column_names("features") or (
+    FEATURE_NAMES if HAGEN else MODEL.feature_names
+)
+
+if SIMULATE_DATASET and not HAGEN:
+    logger.info(
+        f"campaign: model {MODEL.name} ({MODEL.description}); "
+        f"{config['campaign']['n_samples']} samples in {len(SHARDS)} shards"
+    )
+elif SIMULATE_DATASET:
     logger.info(
         f"campaign: {config['campaign']['n_samples']} samples in {len(SHARDS)} shards; "
         f"estimated simulation cost {campaign_core_hours(config):,.1f} core-hours "
@@ -79,35 +116,84 @@ def default_mpiexec():
     return shlex.quote(str(venv_mpiexec)) if venv_mpiexec.exists() else "mpiexec"
 
 
+def simulate_ranks():
+    """MPI ranks of a simulate job: `simulation.mpi_ranks` for the Hagen network; a registered
+    model's shard is one vectorised batch (1)."""
+    return config["simulation"]["mpi_ranks"] if HAGEN else 1
+
+
 def simulate_mpi_resources():
     """The `mpi` and `tasks` resources, only for a task farm (simulation.mpi_ranks > 1).
 
     A serial shard declares neither: the SLURM executor refuses an `mpi` job with one task, and
     its job step would treat every array task as the array's first job.
     """
-    ranks = config["simulation"]["mpi_ranks"]
+    ranks = simulate_ranks()
     return {"mpi": default_mpiexec(), "tasks": ranks} if ranks > 1 else {}
 
 
 def simulate_launcher(wildcards, resources):
     """Empty for a serial shard; `mpiexec -n N` / `srun -n N` for the mpi4py task farm."""
-    if config["simulation"]["mpi_ranks"] > 1:
+    if simulate_ranks() > 1:
         return f"{resources.mpi} -n {resources.tasks}"
     return ""
 
 
 def simulate_mpi_flag(wildcards):
     """`--mpi --ranks N` for the task farm: the job checks it really got N ranks."""
-    n = config["simulation"]["mpi_ranks"]
+    n = simulate_ranks()
     return f"--mpi --ranks {n}" if n > 1 else ""
 
 
+def get_simulate_input(wildcards):
+    """The LFP kernels for the Hagen network; none for a registered model (`--kernels` is then
+    given no file, which `python -m workflow shard` accepts for a model)."""
+    return {"kernels": "results/kernels.h5" if HAGEN else []}
+
+
+def simulate_threads():
+    """The Hagen network's `simulation.threads`; a registered model's shard is one process."""
+    return config["simulation"]["threads"] if HAGEN else 1
+
+
+def draws_params():
+    """What decides the draws: the campaign's size and seed, and the prior (the config's for the
+    Hagen network; a registered model's is its code, named by the model and its module).
+    """
+    out = {"campaign": {k: config["campaign"][k] for k in ("n_samples", "seed")}}
+    if HAGEN:
+        return out | {"prior": config["prior"]}
+    return out | {"model": config["model"], "model_module": config["model_module"]}
+
+
+def target_prior_params():
+    """What decides the targets' prior (workflow/inference/targetprior.py target_prior_from_params):
+    the config's `prior` for the Hagen network, the model (and its module) otherwise; and the
+    logit-scale targets when there are any (absent when empty, so that a campaign made before the
+    key existed is not retrained)."""
+    out = {"prior": config["prior"]} if HAGEN else {
+        "model": config["model"],
+        "model_module": config["model_module"],
+    }
+    if INFERENCE["logit_targets"]:
+        out["logit_targets"] = INFERENCE["logit_targets"]
+    return out
+
+
+#: memory (MB) and minutes of one shard of a registered model (no cost model: generous constants)
+MODEL_SHARD_MEM_MB, MODEL_SHARD_RUNTIME_MIN = 4000, 60
+
+
 def simulate_runtime(wildcards, attempt):
+    if not HAGEN:
+        return attempt * MODEL_SHARD_RUNTIME_MIN
     cores = config["simulation"]["threads"] * config["simulation"]["mpi_ranks"]
     return attempt * shard_runtime_min(config, cores)
 
 
 def simulate_mem_mb(wildcards, attempt):
+    if not HAGEN:
+        return attempt * MODEL_SHARD_MEM_MB
     return attempt * shard_mem_mb(config) * config["simulation"]["mpi_ranks"]
 
 
@@ -126,12 +212,10 @@ def get_final_output():
     """Everything the target `all` builds: the dataset and whatever the other stages add."""
     out = []
     if SIMULATE_DATASET:
-        out += [
-            "results/draws.h5",
-            "results/dataset.h5",
-            "results/aggregate/summary.png",
-        ]
-    if SIMULATE_DATASET and config["kernel_sensitivity"]["enabled"]:
+        out += ["results/draws.h5", "results/dataset.h5"]
+    if SIMULATE_DATASET and HAGEN:
+        out += ["results/aggregate/summary.png"]
+    if SIMULATE_DATASET and HAGEN and config["kernel_sensitivity"]["enabled"]:
         out += [
             "results/kernels/sensitivity.csv",
             "results/kernels/amplitudes.csv",
@@ -159,7 +243,7 @@ SHAP_CAPTIONS = [
     "agreement",
     "convergence",
     "mi_agreement",
-    *(f"bars_{target}" for target in TARGET_NAMES),
+    *(f"bars_{target}" for target in CAMPAIGN_TARGETS),
 ]
 
 
@@ -184,7 +268,7 @@ def inference_outputs():
         "results/shap/verdicts.csv",
         "results/shap/mi_agreement.csv",
         "results/shap/mi_agreement.png",
-        *expand("results/shap/{target}.png", target=TARGET_NAMES),
+        *expand("results/shap/{target}.png", target=CAMPAIGN_TARGETS),
     ]
 
 
@@ -208,7 +292,7 @@ def train_runtime(wildcards, input, attempt):
 
 def shap_runtime(wildcards, attempt):
     """Minutes for one fold's SHAP, from its cost in flow evaluations at a pessimistic 20k/s."""
-    evaluations = shap_cost_evaluations(INFERENCE["shap"], len(FEATURE_NAMES))
+    evaluations = shap_cost_evaluations(INFERENCE["shap"], len(CAMPAIGN_FEATURES))
     return attempt * int(15 + evaluations / 20_000 / 60)
 
 
@@ -220,7 +304,7 @@ CROSSCHECK_RUNTIME = {sim: runtime_min(config, sim) for sim in ("nest", "brian2"
 
 def crosscheck_outputs():
     """Final files of the cross-check (called by get_final_output() in common.smk)."""
-    if not config["crosscheck"]["enabled"]:
+    if not (HAGEN and config["crosscheck"]["enabled"]):
         return []
     return ["results/crosscheck/crosscheck.csv", "results/crosscheck/crosscheck.png"]
 

@@ -10,7 +10,6 @@ rule draws:
         runtime=lambda wildcards, attempt: attempt
         * max(10, config["campaign"]["n_samples"] // 5000),
     params:
-        campaign={k: config["campaign"][k] for k in ("n_samples", "seed")},
-        prior=config["prior"],
+        **draws_params(),
     script:
         "../scripts/draws.py"

@@ -68,10 +68,10 @@ rule inference_train:
         mem_mb=inference_mem_mb,
         runtime=train_runtime,
     params:
+        **target_prior_params(),
         npe=INFERENCE["npe"],
         metrics=INFERENCE["metrics"],
         log_targets=INFERENCE["log_targets"],
-        prior=config["prior"],
         seed=INFERENCE_SEED,
     script:
         "../scripts/inference/train_fold.py"
@@ -144,7 +144,7 @@ rule inference_merge_shap:
                 subcategory="SHAP",
                 labels={"target": target},
             )
-            for target in TARGET_NAMES
+            for target in CAMPAIGN_TARGETS
         ],
         captions=expand("results/shap/captions/{name}.rst", name=SHAP_CAPTIONS),
     log:

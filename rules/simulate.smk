@@ -1,13 +1,13 @@
 rule simulate:
     input:
-        kernels="results/kernels.h5",
+        unpack(get_simulate_input),
     output:
         "results/shards/shard-{shard}.h5",
     log:
         "logs/simulate/shard-{shard}.log",
     benchmark:
         "results/benchmarks/simulate/shard-{shard}.tsv"
-    threads: config["simulation"]["threads"]
+    threads: simulate_threads()
     resources:
         **simulate_mpi_resources(),
         mem_mb=simulate_mem_mb,

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from workflow.config import validate_schema
+from workflow.config import validate_config
 from workflow.contract import PARAM_NAMES, TARGET_NAMES
 from workflow.inference import captions
 from workflow.inference.dataset import compute_targets, load_dataset
@@ -24,7 +24,7 @@ from workflow.inference.synthetic import write_synthetic_dataset
 from workflow.inference.targetprior import TargetPrior, sample_params, search_bounds
 from workflow.simulation.prior import Prior
 
-DEFAULTS = validate_schema({})
+DEFAULTS = validate_config({})
 INFERENCE = DEFAULTS["inference"]
 SHAP = ShapConfig.from_config(INFERENCE["shap"])
 TARGET_PRIOR = TargetPrior.from_config(DEFAULTS["prior"])
@@ -92,7 +92,7 @@ def test_log_target_round_trip_numpy_and_torch():
 
 
 def test_schema_log_targets_are_the_target_names():
-    items = validate_schema({"inference": {"log_targets": list(TARGET_NAMES)}})["inference"]["log_targets"]
+    items = validate_config({"inference": {"log_targets": list(TARGET_NAMES)}})["inference"]["log_targets"]
     assert items == list(TARGET_NAMES) and INFERENCE["log_targets"] == ["EI_net"]
 
 

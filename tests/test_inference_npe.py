@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from workflow.config import validate_schema
+from workflow.config import validate_config
 from workflow.inference.dataset import load_dataset
 from workflow.inference.explain import ShapConfig, explain_fold, read_shap, shap_cost_evaluations, write_shap
 from workflow.inference.flowsampling import fixed_noise_sampler
@@ -22,7 +22,7 @@ from workflow.inference.synthetic import write_synthetic_dataset
 from workflow.inference.targetprior import TargetPrior
 
 #: the schema's defaults of every key (an empty config, validated)
-DEFAULTS = validate_schema({})
+DEFAULTS = validate_config({})
 INFERENCE = DEFAULTS["inference"]
 TINY = dataclasses.replace(
     NPEConfig.from_config(INFERENCE["npe"]),

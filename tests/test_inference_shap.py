@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from workflow.config import validate_schema
+from workflow.config import validate_config
 from workflow.inference.dataset import load_dataset
 from workflow.inference.explain import ShapConfig, explain_fold
 from workflow.inference.folds import assign_folds, split
@@ -31,7 +31,7 @@ def merged(tmp_path_factory):
     planted = write_synthetic_dataset(path, 3000, seed=21)
     d = load_dataset(path)
     fold = assign_folds(d.sample_id, K, seed=5)
-    schema = validate_schema({})
+    schema = validate_config({})
     defaults = schema["inference"]  # the schema's defaults, then this test's sizes
     prior = {"target_prior": TargetPrior.from_config(schema["prior"]), "log_targets": defaults["log_targets"]}
     npe = dataclasses.replace(

@@ -1,5 +1,6 @@
 """Shards, aggregation and the one-sample command on a tiny network with real NEST."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,9 +10,9 @@ import numpy as np
 import pytest
 from helpers import write_exp_kernels
 
-from workflow.config import load_config
+from workflow.config import load_config, shard_config
 from workflow.contract import FEATURE_NAMES, PARAM_NAMES, RATE_NAMES, Status
-from workflow.h5io import atomic_h5
+from workflow.h5io import atomic_h5, config_hash
 from workflow.simulation.aggregate import ShardError, aggregate, check_against_draws
 from workflow.simulation.draws import write_draws
 from workflow.simulation.shards import run_shard
@@ -55,6 +56,23 @@ def test_shard_layout_and_provenance(campaign):
         valid = f["valid"][...]
         assert np.all(np.isfinite(f["features"][...][valid]))
     assert not list(tmp.glob(".*.tmp-*")), "temporary files left behind"
+
+
+def test_hagen_shard_layout_is_unchanged_by_the_model_key(campaign):
+    # The model key (issue 12) must leave the Hagen shards' bytes as they were: no targets dataset,
+    # no model attributes, and the shard's config (hence config_json and config_hash) without the
+    # model keys. (The datasets and root attributes of a shard written before the model key existed.)
+    cfg, _, shards, _ = campaign
+    with h5py.File(shards[1], "r") as f:
+        assert sorted(f) == ["features", "lfp", "params", "rates", "sample_id", "status", "status_reason", "valid"]
+        assert sorted(f.attrs) == [
+            "config_hash", "config_json", "git_commit", "kernels_file", "kernels_hash", "n_vp",
+            "package_versions", "schema_version", "seed", "shard", "simulator",
+        ]  # fmt: skip
+        recorded = json.loads(f.attrs["config_json"])
+        assert sorted(recorded) == ["campaign", "gates", "kernels", "lfp", "network", "prior", "simulation"]
+        assert recorded == json.loads(json.dumps(shard_config(cfg), sort_keys=True, default=str))
+        assert f.attrs["config_hash"] == config_hash(shard_config(cfg))
 
 
 def test_sample_result_independent_of_shard_size(campaign, tmp_path):

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from workflow.config import ConfigError, load_config, validate_config
+from workflow.contract import HAGEN_MODEL
 
 
 def _parse_params(items: list[str]) -> dict[str, float]:
@@ -123,6 +124,11 @@ def cmd_shard(args: argparse.Namespace) -> int:
             cfg = load_config(args.configfile or [])
     except ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
+    ids = range(args.first, args.stop) if args.first is not None else None
+    if cfg["model"] != HAGEN_MODEL:
+        return _model_shard(cfg, args, ids)
+    if not args.kernels:
+        raise SystemExit(f"error: --kernels is required for model {HAGEN_MODEL!r}")
     comm = None
     if args.mpi:
         from mpi4py import MPI
@@ -133,7 +139,6 @@ def cmd_shard(args: argparse.Namespace) -> int:
         for handler in logging.getLogger().handlers:
             handler.setFormatter(logging.Formatter(fmt))
         logging.getLogger().info("MPI task farm: rank %d of %d, pid %d", rank, size, os.getpid())
-    ids = range(args.first, args.stop) if args.first is not None else None
     with abort_on_error(comm):
         try:
             check_task_farm(comm, cfg["simulation"]["simulator"], args.ranks)
@@ -143,6 +148,29 @@ def cmd_shard(args: argparse.Namespace) -> int:
             logging.getLogger().error("%s", exc)
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
+    return 0
+
+
+def _model_shard(cfg: dict, args: argparse.Namespace, ids: range | None) -> int:
+    """One shard of a registered model's campaign (:mod:`workflow.simulation.model_shard`); serial."""
+    import time
+
+    from workflow.h5io import OutputError
+    from workflow.simulation.model_shard import run_model_shard
+
+    if args.mpi:
+        raise SystemExit(f"error: --mpi: model {cfg['model']!r} runs a shard as one vectorised batch, without MPI")
+    t0 = time.perf_counter()
+    try:
+        n_valid, n = run_model_shard(cfg, args.shard, args.out, sample_ids=ids)
+    except OutputError as exc:
+        logging.getLogger().error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    logging.getLogger().info(
+        "model %s, shard %d: %d valid of %d samples in %.1f s", cfg["model"], args.shard, n_valid, n,
+        time.perf_counter() - t0,
+    )
     return 0
 
 
@@ -203,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shard", type=int, required=True)
     p.add_argument("--first", type=int, help="first sample id (default: from the config)")
     p.add_argument("--stop", type=int, help="one past the last sample id")
-    p.add_argument("--kernels", required=True)
+    p.add_argument("--kernels", nargs="?", help="LFP kernels (model hagen2022 only; a registered model needs none)")
     p.add_argument("--out", required=True)
     p.add_argument("--config-json", help="the resolved simulation config as a JSON string (from Snakemake)")
     p.add_argument("--configfile", action="append")

@@ -133,9 +133,69 @@ def validate_config(cfg: dict) -> dict:
     return cfg
 
 
-def check_config(cfg: Mapping) -> None:
+def check_config(cfg: dict) -> None:
     """Checks that span several keys, made by the constructors that use the keys (so each rule
-    is written once); raise :class:`ConfigError` naming the key."""
+    is written once); raise :class:`ConfigError` naming the key.
+
+    Also resolves ``inference.log_targets: null`` to the model's default (in place).
+    """
+    from workflow.contract import HAGEN_MODEL
+
+    if cfg["model"] == HAGEN_MODEL:
+        if cfg["model_settings"]:
+            key = next(iter(cfg["model_settings"]))
+            raise ConfigError(
+                f"config key 'model_settings.{key}': model {HAGEN_MODEL!r} takes no model_settings "
+                "(its settings are the sections simulation, network, kernels, lfp and gates)"
+            )
+        _check_hagen(cfg)
+    else:
+        _check_model(cfg)
+
+
+def _check_model(cfg: dict) -> None:
+    """The checks of a campaign of a registered model (config ``model`` other than hagen2022)."""
+    from workflow.simulation.model_shard import campaign_model, model_settings
+
+    try:
+        model = campaign_model(cfg)
+        model_settings(model, cfg["model_settings"])
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if cfg["observations"]:
+        raise ConfigError(
+            f"config key 'observations': recordings are LFP traces, which only model 'hagen2022' "
+            f"simulates; model {model.name!r} takes none (set observations: [])"
+        )
+    _resolve_log_targets(cfg, model.target_names, model.log_targets, model.name, logit_default=True)
+
+
+def _resolve_log_targets(
+    cfg: dict, targets: tuple[str, ...], default: tuple[str, ...], name: str, logit_default: bool = False
+) -> None:
+    """Fill ``inference.log_targets`` and ``inference.logit_targets`` (null) with the model's
+    defaults (logit: none, or with ``logit_default`` every target not on the log scale); check
+    that every name is a target and no target is on both scales."""
+    inf = cfg["inference"]
+    if inf["log_targets"] is None:
+        inf["log_targets"] = list(default)
+    if inf["logit_targets"] is None:
+        inf["logit_targets"] = [t for t in targets if t not in inf["log_targets"]] if logit_default else []
+    for key in ("log_targets", "logit_targets"):
+        unknown = [t for t in inf[key] if t not in targets]
+        if unknown:
+            raise ConfigError(
+                f"config key 'inference.{key}': {unknown} are not targets of model {name!r} "
+                f"(its targets: {', '.join(targets)})"
+            )
+    both = [t for t in inf["logit_targets"] if t in inf["log_targets"]]
+    if both:
+        raise ConfigError(f"config key 'inference.logit_targets': {both} are also in inference.log_targets")
+
+
+def _check_hagen(cfg: dict) -> None:
+    """The checks of the Hagen et al. 2022 network's campaign (the sections that only it uses)."""
+    from workflow.contract import HAGEN_MODEL, LOG_TARGETS, TARGET_NAMES
     from workflow.simulation.crosscheck.run import crosscheck_config
     from workflow.simulation.gates import Gates
     from workflow.simulation.kernels.io import n_lags
@@ -156,6 +216,7 @@ def check_config(cfg: Mapping) -> None:
     check("kernels.tau_ms", lambda: n_lags(cfg["simulation"]["dt_ms"], cfg["kernels"]["tau_ms"]))
     check("crosscheck", lambda: SimSettings.from_config(crosscheck_config(cfg)))
     check("gates", lambda: Gates.from_config(cfg["gates"]))
+    _resolve_log_targets(cfg, TARGET_NAMES, LOG_TARGETS, HAGEN_MODEL)
     sim = cfg["simulation"]
     analysed = (sim["tstop_ms"] - sim["transient_ms"]) / (sim["dt_ms"] * cfg["lfp"]["decimate"])
     if analysed < 100:
@@ -218,12 +279,28 @@ def simulation_config(cfg: Mapping) -> dict:
     ``simulation.mpi_ranks`` is left out: the task farm gives the same result; of ``gates``
     only the selected preset is kept.
     """
+    from workflow.contract import HAGEN_MODEL
     from workflow.simulation.gates import selected_gates_config
 
+    if cfg.get("model", HAGEN_MODEL) != HAGEN_MODEL:
+        return model_simulation_config(cfg)
     out = {k: copy.deepcopy(cfg[k]) for k in SIMULATION_SECTIONS}
     out["simulation"].pop("mpi_ranks", None)
     out["gates"] = selected_gates_config(out["gates"])
     return out
+
+
+def model_simulation_config(cfg: Mapping) -> dict:
+    """What determines the dataset of a registered model's campaign: the model (name and module),
+    its typed ``model_settings`` and ``campaign``; the sections of the Hagen network do not apply."""
+    from workflow.simulation.model_shard import settings_overrides
+
+    return {
+        "model": cfg["model"],
+        "model_module": cfg["model_module"],
+        "model_settings": settings_overrides(cfg),
+        "campaign": copy.deepcopy(dict(cfg["campaign"])),
+    }
 
 
 def shard_config(cfg: Mapping) -> dict:

@@ -82,6 +82,16 @@ BRIAN2_TARGETS: tuple[str, ...] = ("cpp_standalone", "runtime", "numpy")
 
 #: The inference targets (paper, Sec. 2.3).
 TARGET_NAMES: tuple[str, ...] = ("EI_net", "tau_syn_E", "tau_syn_I", "J_ext")
+#: Their units.
+TARGET_UNITS: tuple[str, ...] = ("1", "ms", "ms", "pA")
+#: Targets learned on the log scale unless ``inference.log_targets`` says otherwise ([E/I]_net is
+#: heavy-tailed: linear [E/I]_net failed SBC on a synthetic bank, log [E/I]_net passed).
+LOG_TARGETS: tuple[str, ...] = ("EI_net",)
+
+#: The config's ``model:`` of this network (the campaign's default). Every other name is a model of
+#: the registry :mod:`workflow.models` (no kernels, gates or cross-check; see
+#: :mod:`workflow.simulation.model_shard`).
+HAGEN_MODEL = "hagen2022"
 
 REQUIRED_DATASETS: tuple[str, ...] = ("params", "features", "rates", "valid", "sample_id")
 

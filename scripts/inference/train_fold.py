@@ -11,7 +11,7 @@ from workflow.inference.folds import split
 from workflow.inference.metrics import MetricsConfig, fold_metrics, posterior_samples
 from workflow.inference.npe import NPEConfig, load_model, save_model, train_fold
 from workflow.inference.plots import plot_posterior_pairs
-from workflow.inference.targetprior import TargetPrior
+from workflow.inference.targetprior import target_prior_from_params
 from workflow.scripting import rule_logging
 from workflow.seeds import Stream, rng, seed_torch
 
@@ -27,7 +27,7 @@ data, fold = read_prepared(smk.input.data)
 train, test = split(fold, fold_k)
 cfg = NPEConfig.from_config(smk.params.npe)
 metrics_cfg = MetricsConfig.from_config(smk.params.metrics)
-target_prior = TargetPrior.from_config(smk.params.prior)
+target_prior = target_prior_from_params(smk.params)  # hagen2022: params.prior; else params.model
 names = list(data.target_names)
 model = train_fold(
     data.features[train],
@@ -37,6 +37,7 @@ model = train_fold(
     fold=fold_k,
     target_prior=target_prior,
     log_targets=smk.params.log_targets,
+    logit_targets=smk.params.get("logit_targets", []),  # only given when not empty (common.smk)
     threads=smk.threads,
     names={"features": list(data.feature_names), "targets": names},
 )

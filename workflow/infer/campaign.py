@@ -35,7 +35,7 @@ import h5py
 import numpy as np
 
 from workflow.config import ConfigError, load_config, simulation_config, validate_config
-from workflow.contract import FEATURE_NAMES, PARAM_NAMES, TARGET_NAMES
+from workflow.contract import FEATURE_NAMES, HAGEN_MODEL, PARAM_NAMES, TARGET_NAMES
 from workflow.h5io import config_hash
 from workflow.infer.traces import CampaignTiming, campaign_timing
 from workflow.inference.npe import FoldModel, load_model
@@ -208,6 +208,26 @@ def _validated(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return validate_config(json.loads(json.dumps(dict(cfg))))
 
 
+def _check_hagen_campaign(files: Mapping[int, tuple[Path, Path]]) -> None:
+    """Refuse, naming the model, the folds of a registered model's campaign (config ``model``).
+
+    A recording becomes features through the Hagen network's LFP pipeline (resampling, windows,
+    catch22: :mod:`workflow.infer.traces`); a registered model's features (``mpr``: of r(t) and
+    v(t); ``hh``: of a membrane potential) have no such pipeline here.
+    """
+    for _, js in files.values():
+        try:
+            model = (json.loads(Path(js).read_text()).get("prior") or {}).get("model")
+        except (OSError, ValueError):
+            continue  # load_model reports an unreadable description
+        if model is not None:
+            raise CampaignError(
+                f"{js}: a campaign of model {model!r}; infer turns LFP recordings into catch22 features, "
+                f"which only campaigns of model {HAGEN_MODEL!r} learn from (model {model!r}'s posteriors "
+                "are its results/folds)"
+            )
+
+
 def load_campaign(
     models_dir: str | Path,
     configfiles: Sequence[str | Path] | None = None,
@@ -227,6 +247,7 @@ def load_campaign(
     """
     models_dir = Path(models_dir)
     files = fold_files(models_dir)
+    _check_hagen_campaign(files)
     data_path = (models_dir / DATA_RELATIVE).resolve()
     features, row_fold, attrs = _read_data(data_path)
     k_folds = int(attrs.get("k_folds", len(set(row_fold.tolist()))))

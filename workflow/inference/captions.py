@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from workflow.contract import TARGET_NAMES
 from workflow.inference.merge import MIN_BETWEEN_FOLDS_TAU, MIN_CONVERGENCE_SPEARMAN
 
 FUNCTIONAL_WORDS = {"mean": "posterior mean", "iqr": "posterior IQR"}
@@ -102,6 +103,13 @@ def _leakage(cfg: Mapping[str, Any]) -> str:
     return "draws outside the prior support are clamped onto it"
 
 
+def _units(target: str) -> str:
+    """The units sentence of a target: the Hagen network's, or the dataset's own."""
+    if target in TARGET_NAMES:
+        return "([E/I]_net dimensionless, tau in ms, J_ext in pA)"
+    return "(the units of the dataset's targets, its 'targets' units attribute)"
+
+
 def shap_bars(target: str, cfg: Mapping[str, Any], k_folds: int, verdicts: pd.DataFrame) -> str:
     """Caption of one target's bar plot of mean |SHAP|."""
     return (
@@ -110,7 +118,7 @@ def shap_bars(target: str, cfg: Mapping[str, Any], k_folds: int, verdicts: pd.Da
         f"Per fold, the mean is over random test rows; bars are the mean over the {k_folds} folds, error "
         "bars the SD across folds. SHAP values come from shap.PermutationExplainer with an independent "
         f"masker ({_settings(cfg)}); {_leakage(cfg)}. Values are on the linear target scale "
-        "([E/I]_net dimensionless, tau in ms, J_ext in pA), whatever scale the posterior was learned on.\n\n"
+        f"{_units(target)}, whatever scale the posterior was learned on.\n\n"
         + status(verdicts, cfg, target)
     )
 

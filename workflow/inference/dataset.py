@@ -1,10 +1,17 @@
 """Load and validate a dataset in the contract layout, and derive the inference targets.
 
-The contract (``workflow/contract.py``): ``params`` (n, 7), ``features`` (n, F), ``rates`` (n, 2),
-``valid`` (n,), ``sample_id`` (n,). The column datasets (params, features, rates) must carry a
-``names`` attribute with one name per column (parameters are found by name, not position);
-on the 1-D ``valid`` and ``sample_id`` it is optional (the aggregate does not write it). Only
-valid rows enter inference. Every problem raises :class:`DatasetError` naming the file and the problem.
+The contract (``workflow/contract.py``): ``params`` (n, P), ``features`` (n, F), ``valid`` (n,),
+``sample_id`` (n,), and either
+
+* ``targets`` (n, T): the targets are read from the file, with their names (and ``units``) —
+  the layout of a registered model's campaign (:mod:`workflow.simulation.model_shard`), or of
+  any bank that brings its own targets; or
+* ``rates`` (n, 2) and the Hagen network's seven parameters (found by name): the targets
+  ([E/I]_net, tau_syn_E, tau_syn_I, J_ext) are computed (:func:`compute_targets`).
+
+The column datasets must carry a ``names`` attribute with one name per column; on the 1-D
+``valid`` and ``sample_id`` it is optional (the aggregate does not write it). Only valid rows
+enter inference. Every problem raises :class:`DatasetError` naming the file and the problem.
 """
 
 from __future__ import annotations
@@ -17,13 +24,16 @@ from typing import Any
 import h5py
 import numpy as np
 
-from workflow.contract import REQUIRED_DATASETS, TARGET_NAMES
+from workflow.contract import REQUIRED_DATASETS, TARGET_NAMES, TARGET_UNITS
 from workflow.h5io import atomic_h5, provenance_attrs
 
 #: Parameters needed to build the targets.
 NEEDED_PARAMS: tuple[str, ...] = ("J_EE", "J_IE", "J_EI", "J_II", "tau_syn_E", "tau_syn_I", "J_ext")
 #: Columns whose ``names`` must match their width.
 _COLUMN_DATASETS: tuple[str, ...] = ("params", "features", "rates")
+#: Datasets of a file that holds its own targets, and its column datasets.
+NAMED_REQUIRED: tuple[str, ...] = ("params", "features", "targets", "valid", "sample_id")
+_NAMED_COLUMNS: tuple[str, ...] = ("params", "features", "targets")
 
 
 class DatasetError(ValueError):
@@ -36,11 +46,12 @@ class InferenceData:
 
     Attributes:
         features: (n, F) float64 features of the valid rows.
-        targets: (n, 4) float64 targets (see :data:`workflow.contract.TARGET_NAMES`).
+        targets: (n, T) float64 targets (the file's, or :data:`workflow.contract.TARGET_NAMES`).
         sample_id: (n,) int64 sample ids of the valid rows.
         feature_names: F feature names.
-        target_names: the 4 target names.
+        target_names: the T target names.
         n_total: number of rows in the file, valid or not.
+        target_units: the T target units (None: unknown, or the Hagen targets' units).
     """
 
     features: np.ndarray
@@ -49,6 +60,7 @@ class InferenceData:
     feature_names: tuple[str, ...]
     target_names: tuple[str, ...]
     n_total: int
+    target_units: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.sample_id)
@@ -104,17 +116,23 @@ def load_dataset(path: str | Path, min_valid_rows: int = 1) -> InferenceData:
     except OSError as err:
         raise DatasetError(f"{path}: not a readable HDF5 file ({err})") from err
     with fh:
-        missing = [k for k in REQUIRED_DATASETS if k not in fh or not isinstance(fh[k], h5py.Dataset)]
+        named = isinstance(fh.get("targets"), h5py.Dataset)  # the file brings its own targets
+        required, columns = (NAMED_REQUIRED, _NAMED_COLUMNS) if named else (REQUIRED_DATASETS, _COLUMN_DATASETS)
+        missing = [k for k in required if k not in fh or not isinstance(fh[k], h5py.Dataset)]
         if missing:
-            raise DatasetError(f"{path}: missing dataset(s) {missing}; required: {list(REQUIRED_DATASETS)}")
-        names = {k: _names(path, fh[k], k) for k in _COLUMN_DATASETS}
-        arrays = {k: fh[k][()] for k in REQUIRED_DATASETS}
+            raise DatasetError(f"{path}: missing dataset(s) {missing}; required: {list(required)}")
+        names = {k: _names(path, fh[k], k) for k in columns}
+        arrays = {k: fh[k][()] for k in required}
+        target_units = None
+        if named and "units" in fh["targets"].attrs:
+            raw = np.atleast_1d(fh["targets"].attrs["units"])
+            target_units = tuple(u.decode() if isinstance(u, bytes) else str(u) for u in raw)
 
     lengths = {k: (v.shape[0] if v.ndim else None) for k, v in arrays.items()}
     if len(set(lengths.values())) != 1:
         raise DatasetError(f"{path}: mismatched lengths along the first axis: {lengths}")
     n = lengths["valid"]
-    for key in _COLUMN_DATASETS:
+    for key in columns:
         arr = arrays[key]
         if arr.ndim != 2:
             raise DatasetError(f"{path}: dataset '{key}' must be 2-D (n, columns), has shape {arr.shape}")
@@ -125,7 +143,7 @@ def load_dataset(path: str | Path, min_valid_rows: int = 1) -> InferenceData:
     for key in ("valid", "sample_id"):
         if arrays[key].ndim != 1:
             raise DatasetError(f"{path}: dataset '{key}' must be 1-D, has shape {arrays[key].shape}")
-    missing_params = [p for p in NEEDED_PARAMS if p not in names["params"]]
+    missing_params = [] if named else [p for p in NEEDED_PARAMS if p not in names["params"]]
     if missing_params:
         raise DatasetError(f"{path}: 'params' names lack {missing_params} (has {list(names['params'])})")
 
@@ -138,7 +156,7 @@ def load_dataset(path: str | Path, min_valid_rows: int = 1) -> InferenceData:
     if len(np.unique(sample_id)) != n:
         raise DatasetError(f"{path}: 'sample_id' has duplicate values")
 
-    for key in _COLUMN_DATASETS:
+    for key in columns:
         arr = np.asarray(arrays[key], dtype=np.float64)[valid]
         bad = ~np.isfinite(arr)
         if bad.any():
@@ -151,6 +169,20 @@ def load_dataset(path: str | Path, min_valid_rows: int = 1) -> InferenceData:
     if n_valid < min_valid_rows:
         raise DatasetError(f"{path}: {n_valid} valid row(s), at least {min_valid_rows} needed")
 
+    if named:  # finite in valid rows: checked with the other columns above
+        if target_units is not None and len(target_units) != len(names["targets"]):
+            raise DatasetError(
+                f"{path}: dataset 'targets' has {len(target_units)} units for {len(names['targets'])} names"
+            )
+        return InferenceData(
+            features=np.asarray(arrays["features"], dtype=np.float64)[valid],
+            targets=np.asarray(arrays["targets"], dtype=np.float64)[valid],
+            sample_id=sample_id[valid],
+            feature_names=names["features"],
+            target_names=names["targets"],
+            n_total=n,
+            target_units=target_units,
+        )
     params = np.asarray(arrays["params"], dtype=np.float64)[valid]
     targets = compute_targets(params, names["params"])
     bad_t = ~np.isfinite(targets)
@@ -195,7 +227,9 @@ def write_prepared(
         ds.attrs["names"] = list(data.feature_names)
         ds = fh.create_dataset("targets", data=data.targets, **opts)
         ds.attrs["names"] = list(data.target_names)
-        ds.attrs["units"] = ["1", "ms", "ms", "pA"]
+        units = data.target_units or (TARGET_UNITS if tuple(data.target_names) == TARGET_NAMES else None)
+        if units is not None:
+            ds.attrs["units"] = list(units)
         fh.create_dataset("sample_id", data=data.sample_id, **opts).attrs["names"] = ["sample_id"]
         fh.create_dataset("fold", data=fold.astype(np.int16), **opts).attrs["names"] = ["fold"]
 
@@ -203,6 +237,7 @@ def write_prepared(
 def read_prepared(path: str | Path) -> tuple[InferenceData, np.ndarray]:
     """Read a file written by :func:`write_prepared`; return the data and the fold ids."""
     with h5py.File(path, "r") as fh:
+        units = fh["targets"].attrs.get("units")
         data = InferenceData(
             features=fh["features"][()],
             targets=fh["targets"][()],
@@ -210,6 +245,7 @@ def read_prepared(path: str | Path) -> tuple[InferenceData, np.ndarray]:
             feature_names=tuple(str(n) for n in fh["features"].attrs["names"]),
             target_names=tuple(str(n) for n in fh["targets"].attrs["names"]),
             n_total=int(fh.attrs["n_total"]),
+            target_units=None if units is None else tuple(str(u) for u in units),
         )
         fold = fh["fold"][()].astype(np.int64)
     return data, fold

@@ -190,6 +190,7 @@ def fold_metrics(
         "n_rows_used": int(n),
         "n_posterior_samples": int(n_draws),
         "log_targets": list(model.scale.log_targets),
+        **({"logit_targets": list(model.scale.logit_targets)} if model.scale.logit_targets else {}),
         "test_log_prob_mean": float(lp.mean()),
         "tarp_atc": float(atc),
         "tarp_ks_pvalue": float(tarp_p),

@@ -26,10 +26,9 @@ from sbi.inference import NPE, DirectPosterior
 from sbi.neural_nets import posterior_nn
 from sbi.utils import BoxUniform
 
-from workflow.contract import PARAM_NAMES
 from workflow.inference.scales import TargetScale
 from workflow.inference.sections import ConfigSection
-from workflow.inference.targetprior import TargetBounds, TargetPrior
+from workflow.inference.targetprior import ModelTargetPrior, TargetBounds, TargetPrior
 from workflow.seeds import Stream, seed_torch
 
 #: Density estimators supported end to end (their base draws can be fixed, see functionals).
@@ -203,11 +202,12 @@ def train_fold(
     seed: int,
     fold: int,
     *,
-    target_prior: TargetPrior,
+    target_prior: TargetPrior | ModelTargetPrior,
     log_targets: Sequence[str],
     threads: int = 1,
     names: dict[str, list[str]] | None = None,
     member: int = 0,
+    logit_targets: Sequence[str] = (),
 ) -> FoldModel:
     """Train NPE on the training folds of one fold.
 
@@ -224,15 +224,19 @@ def train_fold(
         names: optional {"features": [...], "targets": [...]} stored in the description.
         member: ensemble member (``inference.npe.ensemble``): member 0 is seeded from the TRAIN
             stream of the fold as a single model is, member m > 0 from that stream's sub-key m.
+        logit_targets: targets learned on the logit scale of their support (config
+            ``inference.logit_targets``; :class:`~workflow.inference.scales.TargetScale`).
 
     Raises:
         ValueError: if training targets lie outside the prior's bounds (the dataset was not
             drawn from config ``prior``), or for a bad ``inference.log_targets``.
     """
     torch.set_num_threads(threads)
-    scale = TargetScale.from_names(log_targets)
+    scale = TargetScale.from_names(log_targets, names["targets"] if names else None)
     bounds = target_prior.bounds(seed)
     low, high = support_bounds(bounds, scale)
+    if logit_targets:
+        scale = scale.with_logit(logit_targets, low, high)
     outside = (targets_train < low) | (targets_train > high)
     if outside.any():
         row, col = np.argwhere(outside)[0]
@@ -269,7 +273,6 @@ def train_fold(
     summary = trainer.summary
     n_train_rows = int(round(len(theta) * (1 - cfg.validation_fraction)))
     durations = [float(d) for d in summary.get("epoch_durations_sec", [])]
-    prior = target_prior.prior
     description = {
         "format": MODEL_FORMAT,
         "fold": int(fold),
@@ -279,6 +282,7 @@ def train_fold(
         "threads": int(threads),
         "npe": dataclasses.asdict(cfg),
         "log_targets": list(scale.log_targets),
+        **({"logit_targets": list(scale.logit_targets)} if scale.logit_targets else {}),
         "theta_dim": int(theta.shape[1]),
         "x_dim": int(x.shape[1]),
         "feature_names": list(names["features"]) if names else None,
@@ -287,11 +291,7 @@ def train_fold(
         "x_std": x_std.tolist(),
         "support_low": low.tolist(),
         "support_high": high.tolist(),
-        "prior": {
-            "bounds": {n: list(prior.bounds[n]) for n in PARAM_NAMES},
-            "constraints": bool(prior.constraints),
-            "target_bounds": bounds.as_dict(),
-        },
+        "prior": {**target_prior.describe(), "target_bounds": bounds.as_dict()},
         "training": {
             "n_rows": int(len(theta)),
             "n_rows_fit": n_train_rows,
@@ -331,12 +331,16 @@ def load_model(pt_path: str | Path, json_path: str | Path) -> FoldModel:
     state = torch.load(pt_path, weights_only=True)
     net.load_state_dict(state, strict=True)
     net.eval()
+    low, high = np.asarray(desc["support_low"]), np.asarray(desc["support_high"])
+    scale = TargetScale.from_names(desc["log_targets"], desc.get("target_names"))
+    if desc.get("logit_targets"):
+        scale = scale.with_logit(desc["logit_targets"], low, high)
     return FoldModel(
         net=net,
         x_mean=np.asarray(desc["x_mean"]),
         x_std=np.asarray(desc["x_std"]),
-        low=np.asarray(desc["support_low"]),
-        high=np.asarray(desc["support_high"]),
-        scale=TargetScale.from_names(desc["log_targets"]),
+        low=low,
+        high=high,
+        scale=scale,
         description=desc,
     )

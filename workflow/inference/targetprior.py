@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from workflow.contract import PARAM_NAMES
 from workflow.inference.dataset import compute_targets
+from workflow.models.base import Model, identity_targets
 from workflow.seeds import Stream, rng
 from workflow.simulation.prior import Prior
 
@@ -60,6 +61,7 @@ class TargetBounds:
     params_high: np.ndarray
     n_dense: int
     rounds: np.ndarray
+    method: str = "random-direction line search from the extreme constrained-prior draws (Prior.accept)"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary (bounds, dense-sampling bounds, draws)."""
@@ -69,7 +71,7 @@ class TargetBounds:
             "dense_low": self.dense_low.tolist(),
             "dense_high": self.dense_high.tolist(),
             "n_dense": int(self.n_dense),
-            "method": "random-direction line search from the extreme constrained-prior draws (Prior.accept)",
+            "method": self.method,
         }
 
 
@@ -106,6 +108,13 @@ class TargetPrior:
     def sample(self, n: int, generator: np.random.Generator) -> np.ndarray:
         """Draw n target vectors (n, T), target units, from the push-forward prior."""
         return compute_targets(sample_params(self.prior, n, generator), PARAM_NAMES)
+
+    def describe(self) -> dict[str, Any]:
+        """The parameter prior, JSON-ready (stored with every trained model)."""
+        return {
+            "bounds": {n: list(self.prior.bounds[n]) for n in PARAM_NAMES},
+            "constraints": bool(self.prior.constraints),
+        }
 
     def sample_seeded(self, n: int, seed: int, fold: int = 0) -> np.ndarray:
         """:meth:`sample` from the TARGET_PRIOR stream of ``seed`` and ``fold``."""
@@ -235,3 +244,84 @@ def _search_round(
     better = new_val > best
     new_u = np.where(better[:, None], cand.reshape(k, -1, p)[np.arange(k), pick], u)
     return new_u, np.where(better, new_val, best)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelTargetPrior:
+    """Push-forward of a registered model's prior through :meth:`Model.targets` (config ``model``).
+
+    The same interface as :class:`TargetPrior`. For a model whose targets are its parameters
+    and whose prior has no constraints (mpr, hh), the push-forward is the uniform box itself and
+    :meth:`bounds` is exactly the prior box. Otherwise the bounds are the min and max of
+    ``SEARCH_DRAWS`` push-forward draws, widened by ``DENSE_MARGIN`` of their width on each side
+    (an estimate: training rows outside it stop the training, naming the target).
+
+    Attributes:
+        model: the campaign's model.
+    """
+
+    model: Model
+
+    #: Widening of the dense-sampling bounds of a model with constraints or a target map.
+    DENSE_MARGIN: ClassVar[float] = 0.01
+
+    @property
+    def exact_box(self) -> bool:
+        """Whether the targets' prior is the parameters' uniform box."""
+        return self.model.to_targets is identity_targets and self.model.constraints is None
+
+    def sample_params(self, n: int, generator: np.random.Generator) -> np.ndarray:
+        """n parameter sets (n, P) of the model's prior (box draws kept by :meth:`Model.accept`)."""
+        lo, hi = self.model.low, self.model.high
+        out = np.empty((0, lo.size))
+        while len(out) < n:
+            draw = lo + (hi - lo) * generator.random((2 * (n - len(out)) + 16, lo.size))
+            out = np.concatenate([out, draw[self.model.accept(draw)]])
+        return out[:n]
+
+    def sample(self, n: int, generator: np.random.Generator) -> np.ndarray:
+        """Draw n target vectors (n, T), target units, from the push-forward prior."""
+        return self.model.targets(self.sample_params(n, generator))
+
+    def sample_seeded(self, n: int, seed: int, fold: int = 0) -> np.ndarray:
+        """:meth:`sample` from the TARGET_PRIOR stream of ``seed`` and ``fold``."""
+        return self.sample(n, rng(seed, Stream.TARGET_PRIOR, fold))
+
+    def describe(self) -> dict[str, Any]:
+        """The model and its parameter prior, JSON-ready (stored with every trained model)."""
+        return {
+            "model": self.model.name,
+            "bounds": {n: list(self.model.prior_bounds[n]) for n in self.model.param_names},
+            "constraints": self.model.constraints is not None,
+        }
+
+    def bounds(self, seed: int) -> TargetBounds:
+        """Each target's bounds under the model's prior (see the class docstring)."""
+        if self.exact_box:
+            lo, hi = self.model.low, self.model.high
+            params_low = np.tile(lo, (lo.size, 1))
+            params_high = np.tile(hi, (hi.size, 1))
+            return TargetBounds(
+                low=lo, high=hi, dense_low=lo, dense_high=hi, params_low=params_low, params_high=params_high,
+                n_dense=0, rounds=np.zeros((lo.size, 2), dtype=np.int64), method="the model's uniform prior box",
+            )  # fmt: skip
+        params = self.sample_params(SEARCH_DRAWS, rng(seed, Stream.SUPPORT))
+        t = self.model.targets(params)
+        d_lo, d_hi = t.min(0), t.max(0)
+        pad = self.DENSE_MARGIN * (d_hi - d_lo)
+        return TargetBounds(
+            low=d_lo - pad, high=d_hi + pad, dense_low=d_lo, dense_high=d_hi,
+            params_low=params[t.argmin(0)], params_high=params[t.argmax(0)],
+            n_dense=SEARCH_DRAWS, rounds=np.zeros((t.shape[1], 2), dtype=np.int64),
+            method=f"min and max of the prior's push-forward draws, widened by {self.DENSE_MARGIN:g} of the width",
+        )  # fmt: skip
+
+
+def target_prior_from_params(params: Mapping[str, Any]) -> TargetPrior | ModelTargetPrior:
+    """The targets' prior from a rule's params: ``prior`` (the config's section, hagen2022) or
+    ``model`` and ``model_module`` (a registered model; rules/common.smk ``target_prior_params``)."""
+    if params.get("prior") is not None:
+        return TargetPrior.from_config(params["prior"])
+    from workflow.simulation.model_shard import campaign_model
+
+    return ModelTargetPrior(campaign_model({"model": params["model"], "model_module": params.get("model_module")}))

@@ -18,9 +18,9 @@ user's own model for the running process.
 
 The Hagen et al. 2022 network (the campaign's default, ``hagen2022``) predates this interface:
 its vocabulary lives in :mod:`workflow.contract`, its prior in :mod:`workflow.simulation.prior`
-and its simulation in :mod:`workflow.simulation.sample`. It is not registered here yet; wrapping
-it as a :class:`Model` (targets: :func:`workflow.inference.dataset.compute_targets`) is left to
-the Snakemake wiring of issue 12.
+and its simulation in :mod:`workflow.simulation.sample`; it is not registered here (its campaign
+has kernels, gates and a cross-check). The campaign of any registered model (config ``model:``)
+runs through :mod:`workflow.simulation.model_shard`.
 
 The smallest complete model::
 
@@ -141,6 +141,9 @@ class Model:
         output_units: Unit of each extra output.
         ground_truth: Optional reference parameter set (the paper's observed data).
         time_unit: Unit of :attr:`SimBatch.t`.
+        log_targets: Targets the posterior learns on the log scale unless the config's
+            ``inference.log_targets`` names others (default: none); each must be positive under
+            the prior.
     """
 
     name: str
@@ -160,6 +163,7 @@ class Model:
     output_units: Mapping[str, str] = dataclasses.field(default_factory=dict)
     ground_truth: Mapping[str, float] | None = None
     time_unit: str = "s"
+    log_targets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -172,6 +176,10 @@ class Model:
             if self.target_units is None:
                 object.__setattr__(self, "target_units", tuple(self.param_units))
         object.__setattr__(self, "target_names", _check_names("target_names", self.target_names))
+        unknown_log = [t for t in self.log_targets if t not in self.target_names]
+        if unknown_log:
+            raise ValueError(f"log_targets {unknown_log} are not targets {self.target_names}")
+        object.__setattr__(self, "log_targets", tuple(self.log_targets))
         for kind, names, units in (
             ("param_units", self.param_names, self.param_units),
             ("feature_units", self.feature_names, self.feature_units),
@@ -364,6 +372,7 @@ class Model:
             "outputs": {k: list(v) for k, v in self.outputs.items()},
             "output_units": dict(self.output_units),
             "time_unit": self.time_unit,
+            "log_targets": list(self.log_targets),
             "settings": dataclasses.asdict(s),
         }
 

@@ -45,6 +45,10 @@ def aggregate(shard_paths: Sequence[str | Path], out_path: str | Path, cfg: Mapp
     ``status_counts`` per :class:`Status` and ``gate_counts``, the samples failing each gate.
     """
     paths = [Path(p) for p in shard_paths]
+    if paths:
+        with _open_shard(paths[0]) as f:
+            if "targets" in f:  # a registered model's shards (workflow/simulation/model_shard.py)
+                return aggregate_named(paths, out_path, cfg)
     counts = []
     simulators = set()
     for p in paths:  # first pass: check every shard before writing anything
@@ -96,6 +100,102 @@ def aggregate(shard_paths: Sequence[str | Path], out_path: str | Path, cfg: Mapp
             "simulators": sorted(simulators),
         }
         out.attrs.update(h5io.provenance_attrs(dict(cfg or {}), summary=json.dumps(summary)))
+        out.attrs["invalid_fraction"] = summary["invalid_fraction"]
+    return summary
+
+
+def _layout(path: Path, f: h5py.File) -> dict[str, tuple]:
+    """Every dataset of a named shard but ``status_reason``: name -> (row shape, dtype, names, units)."""
+    out = {}
+    for key, ds in f.items():
+        if key == "status_reason" or not isinstance(ds, h5py.Dataset):
+            continue
+        names = tuple(table.read_names(ds)) if "names" in ds.attrs else None
+        units = ds.attrs.get("units")  # one unit (a string) or one per column
+        if units is not None and not isinstance(units, str):
+            units = tuple(u.decode() if isinstance(u, bytes) else str(u) for u in np.atleast_1d(units))
+        if ds.ndim == 2 and (names is None or len(names) != ds.shape[1]):
+            raise ShardError(f"shard {path}: dataset {key!r} lacks one name per column")
+        out[key] = (ds.shape[1:], ds.dtype.str, names, units)
+    return out
+
+
+def aggregate_named(shard_paths: Sequence[Path], out_path: str | Path, cfg: Mapping | None = None) -> dict:
+    """Merge the shards of a registered model (``targets`` and every column named in the file).
+
+    Every shard must hold the same datasets with the same names and units as the first; the
+    columns, names and units of the dataset are those of the shards. The summary is
+    :func:`aggregate`'s (a model has no gates: ``gate_counts`` is empty).
+    """
+    required = ("params", "features", "targets", "valid", "status", "sample_id")
+    layout: dict[str, tuple] | None = None
+    counts = []
+    for p in shard_paths:
+        with _open_shard(p) as f:
+            try:
+                this = _layout(p, f)
+                missing = [k for k in required if k not in this]
+                if missing:
+                    raise ShardError(f"shard {p}: missing datasets {missing}")
+                n = f["sample_id"].shape[0]
+                short = [k for k in this if f[k].shape[0] != n]
+                if short:
+                    raise ShardError(f"shard {p}: datasets {short} do not have {n} rows like sample_id")
+                for key in this:
+                    f[key][:0]
+            except (KeyError, OSError) as exc:
+                raise ShardError(f"shard {p} is unusable: {exc}") from exc
+            if layout is None:
+                layout = this
+            elif this != layout:
+                raise ShardError(f"shard {p}: its datasets, names or units differ from shard {shard_paths[0]}'s")
+            counts.append(n)
+    assert layout is not None
+    n = int(sum(counts))
+    status_total = np.zeros(max(s.value for s in Status) + 1, dtype=np.int64)
+    simulators = set()
+    row_bytes = sum(int(np.prod(shape, dtype=np.int64)) * np.dtype(dt).itemsize for shape, dt, _, _ in layout.values())
+    with h5io.atomic_h5(out_path, 2 * n * (row_bytes + 16) + (1 << 20)) as out:
+        d = {}
+        for key, (shape, dt, names, units) in layout.items():
+            d[key] = out.create_dataset(key, (n, *shape), dtype=dt, track_times=False)
+            if names is not None:
+                table.write_names(d[key], names, units)
+        sim_ds = out.create_dataset("simulator", (n,), dtype=h5py.string_dtype(), track_times=False)
+        row, seen_last = 0, -1
+        for p, k in zip(shard_paths, counts, strict=True):
+            with _open_shard(p) as f:
+                try:
+                    block = {key: f[key][...] for key in layout}
+                except OSError as exc:
+                    raise ShardError(
+                        f"shard {p} is corrupt or truncated ({exc}); delete it and re-run its simulate job"
+                    ) from exc
+                ids = block["sample_id"]
+                if k and (ids[0] <= seen_last or np.any(np.diff(ids) <= 0)):
+                    raise ShardError(f"shard {p}: sample ids overlap or are out of order")
+                if k:
+                    seen_last = int(ids[-1])
+                for key in layout:
+                    d[key][row : row + k] = block[key]
+                sim = str(f.attrs.get("simulator", "unknown"))
+                simulators.add(sim)
+                sim_ds[row : row + k] = sim
+                status_total += np.bincount(block["status"].astype(np.int64), minlength=status_total.size)
+            row += k
+        valid = int(status_total[Status.OK])
+        summary = {
+            "n_samples": n,
+            "n_valid": valid,
+            "invalid_fraction": (n - valid) / n if n else 0.0,
+            "status_counts": {s.name: int(status_total[s]) for s in Status},
+            "gate_counts": {},
+            "n_shards": len(shard_paths),
+            "simulators": sorted(simulators),
+        }
+        with _open_shard(shard_paths[0]) as f:
+            model_attrs = {k: f.attrs[k] for k in ("model", "model_json") if k in f.attrs}
+        out.attrs.update(h5io.provenance_attrs(dict(cfg or {}), summary=json.dumps(summary), **model_attrs))
         out.attrs["invalid_fraction"] = summary["invalid_fraction"]
     return summary
 
