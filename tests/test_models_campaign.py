@@ -254,3 +254,16 @@ def test_tiny_model_campaign_runs_through_one_fold(tmp_path):
     np.testing.assert_allclose(desc["prior"]["target_bounds"]["low"], hh.low)
     metrics = json.loads((work / "results/folds/fold-0/metrics.json").read_text())
     assert list(metrics["targets"]) == list(hh.target_names)
+
+
+def test_infer_names_the_model_of_a_model_campaign(tmp_path):
+    # `python -m workflow infer` turns LFP recordings into catch22 features: a model campaign's
+    # folds are refused before anything is read, naming the model (not a catch22 name mismatch)
+    from workflow.infer.campaign import CampaignError, load_campaign
+
+    fold = tmp_path / "folds" / "fold-0"
+    fold.mkdir(parents=True)
+    (fold / "model.pt").write_bytes(b"")
+    (fold / "model.json").write_text(json.dumps({"prior": {"model": "mpr", "bounds": {}}}))
+    with pytest.raises(CampaignError, match="model 'mpr'.*hagen2022"):
+        load_campaign(tmp_path / "folds")

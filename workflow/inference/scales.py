@@ -145,7 +145,7 @@ class TargetScale:
                 u = np.log(p) - np.log1p(-p)
             out[..., idx] = np.clip(u, -LOGIT_BOUND, LOGIT_BOUND)
         else:
-            out[..., idx] = lo + (hi - lo) / (1.0 + np.exp(-out[..., idx]))
+            out[..., idx] = lo + (hi - lo) * 0.5 * (1.0 + np.tanh(0.5 * out[..., idx]))  # the logistic, no overflow
         return out
 
     def _apply(self, a: Array, np_fn, torch_fn) -> Array:
