@@ -180,6 +180,13 @@ def target_prior_params():
     return out
 
 
+def train_subsample_params():
+    """The training subsample of rule inference_train, when inference.max_train_rows is set
+    (absent otherwise, so that a campaign made before the key existed is not retrained)."""
+    rows = INFERENCE["max_train_rows"]
+    return {} if rows is None else {"max_train_rows": int(rows)}
+
+
 #: memory (MB) and minutes of one shard of a registered model (no cost model: generous constants)
 MODEL_SHARD_MEM_MB, MODEL_SHARD_RUNTIME_MIN = 4000, 60
 
@@ -286,8 +293,13 @@ def inference_mem_mb(wildcards, input, attempt):
 
 
 def train_runtime(wildcards, input, attempt):
-    """Minutes for one fold's training and metrics: 20 plus 6 per MB of prepared data."""
-    return attempt * int(20 + 6 * input.size_mb)
+    """Minutes for one fold's training and metrics: 20 plus 6 per MB of prepared data, the data
+    scaled down to the training subsample when inference.max_train_rows is set."""
+    size_mb = input.size_mb
+    rows = INFERENCE["max_train_rows"]
+    if rows is not None:
+        size_mb *= min(1.0, int(rows) / max(1, int(config["campaign"]["n_samples"])))
+    return attempt * int(20 + 6 * size_mb)
 
 
 def shap_runtime(wildcards, attempt):

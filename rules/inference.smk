@@ -69,6 +69,7 @@ rule inference_train:
         runtime=train_runtime,
     params:
         **target_prior_params(),
+        **train_subsample_params(),
         npe=INFERENCE["npe"],
         metrics=INFERENCE["metrics"],
         log_targets=INFERENCE["log_targets"],

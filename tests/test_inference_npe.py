@@ -92,6 +92,25 @@ def test_retraining_with_same_seed_gives_same_model_and_metrics(data, trained):
     assert any(not torch.equal(s1[k], s3[k]) for k in s1)
 
 
+def test_max_train_rows_trains_on_a_seeded_subset_of_the_training_rows(data, trained):
+    """inference.max_train_rows: a fixed subset per (seed, fold), recorded in the description;
+    a cap at or above the row count changes nothing."""
+    d, fold = data
+    train, _ = split(fold, 0)
+    m1, _ = trained
+    sub = train_fold(d.features[train], d.targets[train], TINY, seed=11, fold=0, max_train_rows=150, **PRIOR)
+    assert sub.description["training"]["n_rows"] == 150
+    assert sub.description["training"]["n_rows_available"] == len(train)
+    assert not np.allclose(sub.x_mean, m1.x_mean)  # standardised with the subset's own moments
+    again = train_fold(d.features[train], d.targets[train], TINY, seed=11, fold=0, max_train_rows=150, **PRIOR)
+    np.testing.assert_array_equal(again.x_mean, sub.x_mean)
+    other = train_fold(d.features[train], d.targets[train], TINY, seed=11, fold=1, max_train_rows=150, **PRIOR)
+    assert not np.array_equal(other.x_mean, sub.x_mean)
+    full = train_fold(d.features[train], d.targets[train], TINY, seed=11, fold=0, max_train_rows=len(train), **PRIOR)
+    for (k, a), b in zip(m1.net.state_dict().items(), full.net.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+
+
 def test_model_storage_has_no_pickles_and_reloads(data, trained):
     d, fold = data
     m, out = trained

@@ -60,6 +60,7 @@ class Stream(enum.IntEnum):
     MISSPECIFICATION = 15  # the reference/calibration split of the misspecification score
     INFER = 16  # `python -m workflow infer`: its sub-streams are workflow.infer.streams.Purpose
     HEADLINE = 17  # workflow.models.headline (issue 12): its sub-streams are workflow.models.headline.Purpose
+    TRAIN_SUBSAMPLE = 18  # the training rows kept under inference.max_train_rows
 
 
 def _check_seed(seed: int) -> int:

@@ -38,6 +38,7 @@ model = train_fold(
     target_prior=target_prior,
     log_targets=smk.params.log_targets,
     logit_targets=smk.params.get("logit_targets", []),  # only given when not empty (common.smk)
+    max_train_rows=smk.params.get("max_train_rows"),  # only given when set (common.smk)
     threads=smk.threads,
     names={"features": list(data.feature_names), "targets": names},
 )

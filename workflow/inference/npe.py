@@ -29,7 +29,7 @@ from sbi.utils import BoxUniform
 from workflow.inference.scales import TargetScale
 from workflow.inference.sections import ConfigSection
 from workflow.inference.targetprior import ModelTargetPrior, TargetBounds, TargetPrior
-from workflow.seeds import Stream, seed_torch
+from workflow.seeds import Stream, rng, seed_torch
 
 #: Density estimators supported end to end (their base draws can be fixed, see functionals).
 ESTIMATORS: tuple[str, ...] = ("maf", "nsf", "maf_rqs", "zuko_maf", "zuko_nsf")
@@ -208,6 +208,7 @@ def train_fold(
     names: dict[str, list[str]] | None = None,
     member: int = 0,
     logit_targets: Sequence[str] = (),
+    max_train_rows: int | None = None,
 ) -> FoldModel:
     """Train NPE on the training folds of one fold.
 
@@ -226,12 +227,19 @@ def train_fold(
             stream of the fold as a single model is, member m > 0 from that stream's sub-key m.
         logit_targets: targets learned on the logit scale of their support (config
             ``inference.logit_targets``; :class:`~workflow.inference.scales.TargetScale`).
+        max_train_rows: train on a random subset of this many training rows when there are
+            more (config ``inference.max_train_rows``), drawn from the TRAIN_SUBSAMPLE stream
+            of the fold; None trains on all of them.
 
     Raises:
         ValueError: if training targets lie outside the prior's bounds (the dataset was not
             drawn from config ``prior``), or for a bad ``inference.log_targets``.
     """
     torch.set_num_threads(threads)
+    n_available = len(targets_train)
+    if max_train_rows is not None and n_available > max_train_rows:
+        keep = np.sort(rng(seed, Stream.TRAIN_SUBSAMPLE, fold).choice(n_available, max_train_rows, replace=False))
+        features_train, targets_train = features_train[keep], targets_train[keep]
     scale = TargetScale.from_names(log_targets, names["targets"] if names else None)
     bounds = target_prior.bounds(seed)
     low, high = support_bounds(bounds, scale)
@@ -294,6 +302,7 @@ def train_fold(
         "prior": {**target_prior.describe(), "target_bounds": bounds.as_dict()},
         "training": {
             "n_rows": int(len(theta)),
+            "n_rows_available": int(n_available),
             "n_rows_fit": n_train_rows,
             "epochs": int(summary["epochs_trained"][-1]),
             "best_validation_loss": float(summary["best_validation_loss"][-1]),
