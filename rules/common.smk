@@ -15,9 +15,12 @@ from workflow.contract import FEATURE_NAMES, HAGEN_MODEL, TARGET_NAMES
 from workflow.inference.explain import shap_cost_evaluations
 from workflow.simulation.crosscheck import crosscheck_config, runtime_min
 from workflow.simulation.gates import early_stop_config
-from workflow.simulation.model_shard import campaign_model
+from workflow.simulation.model_shard import campaign_model, model_settings
 from workflow.simulation.cost import (
     campaign_core_hours,
+    model_campaign_core_hours,
+    model_shard_mem_mb,
+    model_shard_runtime_min,
     shard_mem_mb,
     shard_runtime_min,
 )
@@ -40,6 +43,9 @@ SIMULATE_DATASET = config["dataset"] is None
 #: registered model of workflow.models (draws -> simulate -> aggregate -> inference only)
 HAGEN = config["model"] == HAGEN_MODEL
 MODEL = campaign_model(config)  # None for hagen2022
+#: the model's settings (its defaults overridden by `model_settings`), and its shard size
+MODEL_SETTINGS = None if HAGEN else model_settings(MODEL, config["model_settings"])
+MODEL_SHARD_N = min(config["campaign"]["shard_size"], config["campaign"]["n_samples"])
 
 
 def dataset_column_names(key):
@@ -68,9 +74,21 @@ CAMPAIGN_FEATURES = dataset_column_names("features") or (
 )
 
 if SIMULATE_DATASET and not HAGEN:
+    _hours = model_campaign_core_hours(
+        MODEL, MODEL_SETTINGS, config["campaign"]["n_samples"], MODEL_SHARD_N
+    )
     logger.info(
         f"campaign: model {MODEL.name} ({MODEL.description}); "
-        f"{config['campaign']['n_samples']} samples in {len(SHARDS)} shards"
+        f"{config['campaign']['n_samples']} samples in {len(SHARDS)} shards; "
+        + (
+            "no cost model (Model.cost): each shard requests "
+            f"{model_shard_mem_mb(MODEL, MODEL_SETTINGS, MODEL_SHARD_N)} MB and "
+            f"{model_shard_runtime_min(MODEL, MODEL_SETTINGS, MODEL_SHARD_N)} min"
+            if _hours is None
+            else f"estimated simulation cost {_hours:.3g} core-hours (the model's Model.cost); "
+            f"each shard requests {model_shard_mem_mb(MODEL, MODEL_SETTINGS, MODEL_SHARD_N)} MB and "
+            f"{model_shard_runtime_min(MODEL, MODEL_SETTINGS, MODEL_SHARD_N)} min"
+        )
     )
 elif SIMULATE_DATASET:
     logger.info(
@@ -187,20 +205,16 @@ def train_subsample_params():
     return {} if rows is None else {"max_train_rows": int(rows)}
 
 
-#: memory (MB) and minutes of one shard of a registered model (no cost model: generous constants)
-MODEL_SHARD_MEM_MB, MODEL_SHARD_RUNTIME_MIN = 4000, 60
-
-
 def simulate_runtime(wildcards, attempt):
     if not HAGEN:
-        return attempt * MODEL_SHARD_RUNTIME_MIN
+        return attempt * model_shard_runtime_min(MODEL, MODEL_SETTINGS, MODEL_SHARD_N)
     cores = config["simulation"]["threads"] * config["simulation"]["mpi_ranks"]
     return attempt * shard_runtime_min(config, cores)
 
 
 def simulate_mem_mb(wildcards, attempt):
     if not HAGEN:
-        return attempt * MODEL_SHARD_MEM_MB
+        return attempt * model_shard_mem_mb(MODEL, MODEL_SETTINGS, MODEL_SHARD_N)
     return attempt * shard_mem_mb(config) * config["simulation"]["mpi_ranks"]
 
 

@@ -3,6 +3,7 @@ DAG of config/mpr.yaml and config/hh.yaml, and a tiny real run through one NPE f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 
@@ -17,6 +18,14 @@ from workflow.inference.dataset import load_dataset
 from workflow.inference.targetprior import ModelTargetPrior, target_prior_from_params
 from workflow.models import get_model
 from workflow.simulation.aggregate import ShardError, aggregate, check_against_draws
+from workflow.simulation.cost import (
+    MODEL_SHARD_MEM_MB,
+    MODEL_SHARD_RUNTIME_MIN,
+    measure_model_shard,
+    model_campaign_core_hours,
+    model_shard_mem_mb,
+    model_shard_runtime_min,
+)
 from workflow.simulation.draws import write_draws
 from workflow.simulation.model_shard import run_model_shard
 from workflow.table import read_names
@@ -95,7 +104,7 @@ def test_hagen_simulation_config_has_no_model_keys():
 def test_model_module_registers_a_users_model(tmp_path, monkeypatch):
     (tmp_path / "my_toy_model.py").write_text(
         textwrap.dedent(
-            '''
+            """
             import dataclasses
             import numpy as np
             from workflow.models import Model, SimBatch, register
@@ -112,7 +121,7 @@ def test_model_module_registers_a_users_model(tmp_path, monkeypatch):
             register(Model(name="toy_campaign", description="x = mu + noise", param_names=("mu",),
                            param_units=("1",), prior_bounds={"mu": (-1.0, 1.0)}, feature_names=("x",),
                            feature_units=("1",), settings_type=Settings, simulator=simulate))
-            '''
+            """
         )
     )
     monkeypatch.chdir(tmp_path)
@@ -212,17 +221,47 @@ HAGEN_ONLY_RULES = ("kernel", "crosscheck", "dataset_summary")  # kernels, kerne
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["mpr", "hh"])
+@pytest.mark.parametrize("name", ["mpr", "hh", "mpr-1m"])
 def test_model_config_plans_no_kernels_or_crosscheck(tmp_path, name):
     work = make_workdir(tmp_path, kernels=False)
     res = snakemake(work, "-n", configfiles=("config/config.yaml", f"config/{name}.yaml"))
     assert res.returncode == 0, res.stderr[-3000:]
-    counts = job_counts(res.stdout + res.stderr)
+    out = res.stdout + res.stderr
+    counts = job_counts(out)
     cfg = load_config([work / "config/config.yaml", work / f"config/{name}.yaml"])
     n_shards = -(-cfg["campaign"]["n_samples"] // cfg["campaign"]["shard_size"])
     assert counts["simulate"] == n_shards and counts["draws"] == counts["aggregate"] == 1, counts
     assert counts["inference_train"] == counts["inference_shap"] == cfg["inference"]["k_folds"], counts
     assert not [r for r in counts if r.startswith(HAGEN_ONLY_RULES)], counts
+    # the shards' requests come from the model's cost function, and the plan states its estimate
+    model = get_model(cfg["model"])
+    settings = model.settings_type()
+    size = min(cfg["campaign"]["shard_size"], cfg["campaign"]["n_samples"])
+    hours = model_campaign_core_hours(model, settings, cfg["campaign"]["n_samples"], size)
+    assert f"estimated simulation cost {hours:.3g} core-hours" in out
+    mem, runtime = model_shard_mem_mb(model, settings, size), model_shard_runtime_min(model, settings, size)
+    assert f"runtime={runtime}, mem_mb={mem}," in out
+
+
+def test_shard_cost_model_against_a_measured_shard(tmp_path):
+    """Model.cost against a real shard process (hh, 500 samples): CPU time and peak memory
+    within a factor of 2.5, and the requests (3x the CPU time, 1.5x the memory) cover them. A
+    model without a cost function gets the generous constants."""
+    hh = get_model("hh")
+    settings = hh.settings_type()
+    cpu, mb = measure_model_shard("hh", 500, tmp_path / "shard.h5")
+    pred = hh.cost(settings, 500)
+    assert 0.4 < cpu / pred.core_seconds < 2.5, (cpu, pred)
+    assert 0.5 < mb / pred.peak_mb < 2.0, (mb, pred)
+    assert model_shard_mem_mb(hh, settings, 500) > mb and model_shard_runtime_min(hh, settings, 500) * 60 > cpu
+    # cost grows with the shard, and a shard of mpr at Baldy's protocol needs its traces' memory
+    mpr = get_model("mpr")
+    small, large = mpr.cost(mpr.settings_type(), 100), mpr.cost(mpr.settings_type(), 1000)
+    assert large.core_seconds > small.core_seconds and large.peak_mb - small.peak_mb > 700
+    bare = dataclasses.replace(hh, cost=None)
+    assert model_shard_mem_mb(bare, settings, 500) == MODEL_SHARD_MEM_MB
+    assert model_shard_runtime_min(bare, settings, 500) == MODEL_SHARD_RUNTIME_MIN
+    assert model_campaign_core_hours(bare, settings, 1000, 500) is None
 
 
 @pytest.mark.slow

@@ -119,6 +119,19 @@ def _check_names(kind: str, names: Sequence[str]) -> tuple[str, ...]:
 
 
 @dataclasses.dataclass(frozen=True)
+class ShardCost:
+    """Estimated cost of one shard in one process.
+
+    Attributes:
+        core_seconds: CPU seconds, interpreter start and imports included.
+        peak_mb: Peak resident memory, MB.
+    """
+
+    core_seconds: float
+    peak_mb: float
+
+
+@dataclasses.dataclass(frozen=True)
 class Model:
     """A simulator and its vocabulary (see the module docstring).
 
@@ -144,6 +157,11 @@ class Model:
         log_targets: Targets the posterior learns on the log scale unless the config's
             ``inference.log_targets`` names others (default: none); each must be positive under
             the prior.
+        cost: Optional ``(settings, n) -> ShardCost``: the CPU time and peak memory of one
+            shard of n samples in one process (``python -m workflow shard``, imports included).
+            SLURM requests and the dry-run's estimate come from it
+            (:mod:`workflow.simulation.cost`); without it a shard asks for generous constants.
+            ``benchmarks/bench_model_cost.py`` measures a model against its cost function.
     """
 
     name: str
@@ -164,6 +182,7 @@ class Model:
     ground_truth: Mapping[str, float] | None = None
     time_unit: str = "s"
     log_targets: tuple[str, ...] = ()
+    cost: Callable[[Any, int], ShardCost] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -203,6 +222,8 @@ class Model:
             raise TypeError(f"settings_type must be a dataclass type, got {self.settings_type!r}")
         if not callable(self.simulator):
             raise TypeError("simulator must be callable")
+        if self.cost is not None and not callable(self.cost):
+            raise TypeError("cost must be callable or None")
         outputs = {}
         for key, cols in self.outputs.items():
             outputs[key] = _check_names(f"outputs[{key!r}]", cols)

@@ -428,6 +428,37 @@ def features(traces: HHTraces, settings: HHSettings | None = None) -> np.ndarray
 RATE_NAMES: tuple[str, ...] = ("stim",)
 
 
+#: Cost of one shard (``python -m workflow shard``, one process), fitted to
+#: ``benchmarks/bench_model_cost.py --models hh`` (CPU seconds and peak RSS at 250, 1000 and 4000
+#: samples; the fit and its ratios are in the README's "Bring your own model"): interpreter start
+#: and imports, a per-step cost that does not depend on the batch (numpy call overhead), a cost
+#: per sample and step, the features per sample and recorded point; memory is a base plus the
+#: traces of one sub-batch.
+COST_STARTUP_CORE_S = 1.2
+COST_STEP_CORE_S = 40e-6
+COST_SAMPLE_STEP_CORE_S = 95e-9
+COST_FEATURE_POINT_CORE_S = 4e-9
+COST_BASE_MB = 180.0
+#: peak bytes per sample and recorded point of a sub-batch (2.5x its float32 trace: the integration's buffers)
+COST_POINT_BYTES = 10
+
+
+def shard_cost(settings: HHSettings, n: int):
+    """:class:`workflow.models.base.ShardCost` of a shard of n samples (``Model.cost``)."""
+    from workflow.models.base import ShardCost, sub_batches
+
+    batches = sub_batches(n, 4 * settings.n_points)
+    largest = batches[0].stop - batches[0].start if batches else 0
+    steps, points = settings.n_points - 1, settings.n_points
+    core_s = (
+        COST_STARTUP_CORE_S
+        + len(batches) * steps * COST_STEP_CORE_S
+        + n * steps * COST_SAMPLE_STEP_CORE_S
+        + n * points * COST_FEATURE_POINT_CORE_S
+    )
+    return ShardCost(core_seconds=core_s, peak_mb=COST_BASE_MB + largest * COST_POINT_BYTES * points / 1e6)
+
+
 def _simulate_model(theta: np.ndarray, sample_ids: np.ndarray, seed: int, settings: HHSettings, keep_traces: bool):
     """:class:`workflow.models.base.Simulator` of :data:`MODEL`: sub-batches of at most 1 GiB of traces."""
     from workflow.models.base import SimBatch, sub_batches
@@ -440,6 +471,7 @@ def _simulate_model(theta: np.ndarray, sample_ids: np.ndarray, seed: int, settin
         feats[sl] = features(tr, settings)
         if v is not None:
             v[sl] = tr.v
+        del tr  # before the next sub-batch's traces are allocated: one sub-batch in memory at a time
     rates = feats[:, :1] / ((settings.t_off - settings.t_on) * 1e-3)
     return SimBatch(
         features=feats,
@@ -467,6 +499,7 @@ def _model():
         output_units={"rates": "Hz"},
         ground_truth=GROUND_TRUTH,
         time_unit="ms",
+        cost=shard_cost,
     )
 
 

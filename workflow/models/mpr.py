@@ -456,6 +456,35 @@ def features(traces: MPRTraces, settings: MPRSettings | None = None) -> np.ndarr
 RATE_NAMES: tuple[str, ...] = tuple(f"r_{w}" for w in WINDOWS)
 
 
+#: Cost of one shard (``python -m workflow shard``, one process), fitted to
+#: ``benchmarks/bench_model_cost.py --models mpr`` (CPU seconds and peak RSS at 250, 1000 and 4000
+#: samples; the fit and its ratios are in the README's "Bring your own model"): interpreter start
+#: and imports, a per-step cost that does not depend on the batch (numpy call overhead), a cost
+#: per sample and step, the features per sample and recorded point; memory is a base plus the
+#: traces of one sub-batch.
+COST_STARTUP_CORE_S = 1.0
+COST_STEP_CORE_S = 10e-6
+COST_SAMPLE_STEP_CORE_S = 52e-9
+COST_FEATURE_POINT_CORE_S = 4e-9
+COST_BASE_MB = 230.0
+
+
+def shard_cost(settings: MPRSettings, n: int):
+    """:class:`workflow.models.base.ShardCost` of a shard of n samples (``Model.cost``)."""
+    from workflow.models.base import ShardCost, sub_batches
+
+    batches = sub_batches(n, 8 * settings.record_index.size)
+    largest = batches[0].stop - batches[0].start if batches else 0
+    steps, points = settings.n_points, settings.record_index.size
+    core_s = (
+        COST_STARTUP_CORE_S
+        + len(batches) * steps * COST_STEP_CORE_S
+        + n * steps * COST_SAMPLE_STEP_CORE_S
+        + n * points * COST_FEATURE_POINT_CORE_S
+    )
+    return ShardCost(core_seconds=core_s, peak_mb=COST_BASE_MB + largest * 8 * points / 1e6)
+
+
 def _simulate_model(theta: np.ndarray, sample_ids: np.ndarray, seed: int, settings: MPRSettings, keep_traces: bool):
     """:class:`workflow.models.base.Simulator` of :data:`MODEL`: sub-batches of at most 1 GiB of traces."""
     from workflow.models.base import SimBatch, sub_batches
@@ -469,6 +498,7 @@ def _simulate_model(theta: np.ndarray, sample_ids: np.ndarray, seed: int, settin
         feats[sl] = features(tr, settings)
         if traces is not None:
             traces["r"][sl], traces["v"][sl] = tr.r, tr.v
+        del tr  # before the next sub-batch's traces are allocated: one sub-batch in memory at a time
     rates = feats[:, [FEATURE_NAMES.index(f"r_{w}_mean") for w in WINDOWS]]
     return SimBatch(
         features=feats,
@@ -495,6 +525,7 @@ def _model():
         output_units={"rates": "1/s"},
         ground_truth=GROUND_TRUTH,
         time_unit="s",
+        cost=shard_cost,
     )
 
 

@@ -67,41 +67,60 @@ def aggregate(shard_paths: Sequence[str | Path], out_path: str | Path, cfg: Mapp
     with h5io.atomic_h5(out_path, table.table_reserve_bytes(n, bytes_per_row=32)) as out:
         d = table.create_table_datasets(out, n)
         sim_ds = out.create_dataset("simulator", (n,), dtype=h5py.string_dtype(), track_times=False)
-        row = 0
-        seen_last = -1
-        for p, k in zip(paths, counts, strict=True):
-            with _open_shard(p) as f:
-                try:
-                    block = {key: f[key][...] for key in COLUMNS}
-                    reasons = f["status_reason"].asstr()[...] if "status_reason" in f else []
-                except OSError as exc:
-                    raise ShardError(
-                        f"shard {p} is corrupt or truncated ({exc}); delete it and re-run its simulate job"
-                    ) from exc
-                ids = block["sample_id"]
-                if k and (ids[0] <= seen_last or np.any(np.diff(ids) <= 0)):
-                    raise ShardError(f"shard {p}: sample ids overlap or are out of order")
-                if k:
-                    seen_last = int(ids[-1])
-                for key in COLUMNS:
-                    d[key][row : row + k] = block[key]
-                sim_ds[row : row + k] = str(f.attrs.get("simulator", "unknown"))
-                status_total += np.bincount(block["status"].astype(np.int64), minlength=status_total.size)
-                gate_total.update(g for r in reasons for g in set(reason_gates(r)))
-            row += k
-        valid = int(status_total[Status.OK])
-        summary = {
-            "n_samples": n,
-            "n_valid": valid,
-            "invalid_fraction": (n - valid) / n if n else 0.0,
-            "status_counts": {s.name: int(status_total[s]) for s in Status},
-            "gate_counts": dict(sorted(gate_total.items())),
-            "n_shards": len(paths),
-            "simulators": sorted(simulators),
-        }
+        for row, k, block, reasons, simulator in _shard_blocks(paths, counts, COLUMNS, with_reasons=True):
+            for key in COLUMNS:
+                d[key][row : row + k] = block[key]
+            sim_ds[row : row + k] = simulator
+            status_total += np.bincount(block["status"].astype(np.int64), minlength=status_total.size)
+            gate_total.update(g for r in reasons for g in set(reason_gates(r)))
+        summary = _summary(n, status_total, gate_total, len(paths), simulators)
         out.attrs.update(h5io.provenance_attrs(dict(cfg or {}), summary=json.dumps(summary)))
         out.attrs["invalid_fraction"] = summary["invalid_fraction"]
     return summary
+
+
+def _shard_blocks(paths: Sequence[Path], counts: Sequence[int], keys: Sequence[str], with_reasons: bool = False):
+    """Read the shards in order: yield ``(row, k, block, reasons, simulator)`` per shard.
+
+    ``row`` is the shard's first row in the dataset, ``block`` its datasets ``keys`` read whole,
+    ``reasons`` its status reasons (when ``with_reasons`` and it has them, else empty).
+
+    Raises:
+        ShardError: naming the shard, when it cannot be read whole or its sample ids overlap the
+            previous shard's or are out of order.
+    """
+    row, seen_last = 0, -1
+    for p, k in zip(paths, counts, strict=True):
+        with _open_shard(p) as f:
+            try:
+                block = {key: f[key][...] for key in keys}
+                reasons = f["status_reason"].asstr()[...] if with_reasons and "status_reason" in f else []
+            except OSError as exc:
+                raise ShardError(
+                    f"shard {p} is corrupt or truncated ({exc}); delete it and re-run its simulate job"
+                ) from exc
+            simulator = str(f.attrs.get("simulator", "unknown"))
+        ids = block["sample_id"]
+        if k and (ids[0] <= seen_last or np.any(np.diff(ids) <= 0)):
+            raise ShardError(f"shard {p}: sample ids overlap or are out of order")
+        if k:
+            seen_last = int(ids[-1])
+        yield row, k, block, reasons, simulator
+        row += k
+
+
+def _summary(n: int, status_total: np.ndarray, gates: Counter[str], n_shards: int, simulators: set[str]) -> dict:
+    """The dataset's summary (stored as its ``summary`` attribute and returned by the aggregators)."""
+    valid = int(status_total[Status.OK])
+    return {
+        "n_samples": n,
+        "n_valid": valid,
+        "invalid_fraction": (n - valid) / n if n else 0.0,
+        "status_counts": {s.name: int(status_total[s]) for s in Status},
+        "gate_counts": dict(sorted(gates.items())),
+        "n_shards": n_shards,
+        "simulators": sorted(simulators),
+    }
 
 
 def _layout(path: Path, f: h5py.File) -> dict[str, tuple]:
@@ -162,37 +181,13 @@ def aggregate_named(shard_paths: Sequence[Path], out_path: str | Path, cfg: Mapp
             if names is not None:
                 table.write_names(d[key], names, units)
         sim_ds = out.create_dataset("simulator", (n,), dtype=h5py.string_dtype(), track_times=False)
-        row, seen_last = 0, -1
-        for p, k in zip(shard_paths, counts, strict=True):
-            with _open_shard(p) as f:
-                try:
-                    block = {key: f[key][...] for key in layout}
-                except OSError as exc:
-                    raise ShardError(
-                        f"shard {p} is corrupt or truncated ({exc}); delete it and re-run its simulate job"
-                    ) from exc
-                ids = block["sample_id"]
-                if k and (ids[0] <= seen_last or np.any(np.diff(ids) <= 0)):
-                    raise ShardError(f"shard {p}: sample ids overlap or are out of order")
-                if k:
-                    seen_last = int(ids[-1])
-                for key in layout:
-                    d[key][row : row + k] = block[key]
-                sim = str(f.attrs.get("simulator", "unknown"))
-                simulators.add(sim)
-                sim_ds[row : row + k] = sim
-                status_total += np.bincount(block["status"].astype(np.int64), minlength=status_total.size)
-            row += k
-        valid = int(status_total[Status.OK])
-        summary = {
-            "n_samples": n,
-            "n_valid": valid,
-            "invalid_fraction": (n - valid) / n if n else 0.0,
-            "status_counts": {s.name: int(status_total[s]) for s in Status},
-            "gate_counts": {},
-            "n_shards": len(shard_paths),
-            "simulators": sorted(simulators),
-        }
+        for row, k, block, _, simulator in _shard_blocks(shard_paths, counts, list(layout)):
+            for key in layout:
+                d[key][row : row + k] = block[key]
+            simulators.add(simulator)
+            sim_ds[row : row + k] = simulator
+            status_total += np.bincount(block["status"].astype(np.int64), minlength=status_total.size)
+        summary = _summary(n, status_total, Counter(), len(shard_paths), simulators)
         with _open_shard(shard_paths[0]) as f:
             model_attrs = {k: f.attrs[k] for k in ("model", "model_json") if k in f.attrs}
         out.attrs.update(h5io.provenance_attrs(dict(cfg or {}), summary=json.dumps(summary), **model_attrs))

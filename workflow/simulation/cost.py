@@ -21,6 +21,7 @@ times that simulation part. Brian2 (cpp_standalone) costs ``BRIAN2_FACTOR`` time
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from workflow.simulation.gates import abort_rate_hz
 
@@ -122,3 +123,70 @@ def shard_mem_mb(cfg: Mapping) -> int:
     bins = cfg["simulation"]["tstop_ms"] / cfg["simulation"]["dt_ms"]
     hist_mb = bins * 8 * 12 / 1e6  # histograms, FFT buffers
     return int(1000 + 1.5 * (net_mb + hist_mb))
+
+
+# -- a registered model's shards (workflow.models) --------------------------------------------
+
+#: memory (MB) and minutes of one shard of a model that declares no cost function: generous
+#: constants (a model's cost is its own: Model.cost)
+MODEL_SHARD_MEM_MB, MODEL_SHARD_RUNTIME_MIN = 4000, 60
+
+
+def model_shard_runtime_min(model, settings, n: int, safety: float = 3.0) -> int:
+    """Wall-time request (minutes) of one shard of n samples of a registered model: its
+    ``Model.cost`` CPU time times ``safety`` (a cluster core may be slower than the one it was
+    measured on), at least 5; :data:`MODEL_SHARD_RUNTIME_MIN` without a cost function."""
+    if model.cost is None:
+        return MODEL_SHARD_RUNTIME_MIN
+    return max(5, int(safety * model.cost(settings, n).core_seconds / 60.0 + 1))
+
+
+def model_shard_mem_mb(model, settings, n: int, safety: float = 1.5) -> int:
+    """Memory request (MB) of one shard of n samples: ``Model.cost``'s peak times ``safety``,
+    at least 1000; :data:`MODEL_SHARD_MEM_MB` without a cost function."""
+    if model.cost is None:
+        return MODEL_SHARD_MEM_MB
+    return max(1000, int(safety * model.cost(settings, n).peak_mb + 1))
+
+
+def model_campaign_core_hours(model, settings, n_samples: int, shard_size: int) -> float | None:
+    """Estimated core-hours of all simulate jobs of a model's campaign (None without ``Model.cost``)."""
+    if model.cost is None:
+        return None
+    full, rest = divmod(int(n_samples), int(shard_size))
+    seconds = full * model.cost(settings, int(shard_size)).core_seconds
+    if rest:
+        seconds += model.cost(settings, rest).core_seconds
+    return seconds / 3600.0
+
+
+def measure_model_shard(model: str, n: int, out: str | Path, seed: int = 7) -> tuple[float, float]:
+    """CPU seconds (user + system) and peak resident memory (MB) of one shard of n samples of a
+    registered model, run as rule ``simulate`` runs it (``python -m workflow shard``, a process
+    of its own, interpreter start and imports included) from a wrapper process whose only child
+    it is, so that the wrapper's ``RUSAGE_CHILDREN`` is the shard's alone."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from workflow.config import shard_config, validate_config
+
+    cfg = validate_config({"model": model, "campaign": {"n_samples": n, "shard_size": n, "seed": seed}})
+    shard = [
+        sys.executable, "-m", "workflow", "shard", "--shard", "0", "--first", "0", "--stop", str(n),
+        "--out", str(out), "--config-json", json.dumps(shard_config(cfg), sort_keys=True),
+    ]  # fmt: skip
+    wrapper = (
+        "import resource, subprocess, sys\n"
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+        "r = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(r.ru_utime + r.ru_stime, r.ru_maxrss)\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper, *shard], check=True, capture_output=True, text=True, cwd=repo, env=env
+    )
+    cpu, max_kb = done.stdout.split()[-2:]
+    return float(cpu), float(max_kb) / 1024
