@@ -205,11 +205,17 @@ def train_subsample_params():
     return {} if rows is None else {"max_train_rows": int(rows)}
 
 
+#: a Hagen shard's runtime request is capped at 48 h, the MaxTime of most SLURM partitions
+#: (sbatch refuses a longer request; profiles/slurm/config.yaml): config/paper.yaml's shards
+#: would otherwise ask for ~110 h
+SIMULATE_MAX_RUNTIME_MIN = 2880
+
+
 def simulate_runtime(wildcards, attempt):
     if not HAGEN:
         return attempt * model_shard_runtime_min(MODEL, MODEL_SETTINGS, MODEL_SHARD_N)
     cores = config["simulation"]["threads"] * config["simulation"]["mpi_ranks"]
-    return attempt * shard_runtime_min(config, cores)
+    return min(attempt * shard_runtime_min(config, cores), SIMULATE_MAX_RUNTIME_MIN)
 
 
 def simulate_mem_mb(wildcards, attempt):
