@@ -450,7 +450,8 @@ def write_claims(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     claims.to_csv(folder / "claims.csv", index=False)
     quality.to_csv(folder / "quality.csv", index=False, float_format="%.4g")
     block = (
-        f"{BEGIN}\n<!-- written by `python -m workflow.reproduction claims` from the CSVs of this folder; do not edit -->\n\n"
+        f"{BEGIN}\n<!-- written by `python -m workflow.reproduction claims` from the CSVs of this folder; "
+        "do not edit -->\n\n"
         "### Claims\n\n"
         + _markdown(claims)
         + "\n\n### Posterior quality per target (fold means over the test folds)\n\n"
