@@ -46,6 +46,9 @@ MODEL = campaign_model(config)  # None for hagen2022
 #: the model's settings (its defaults overridden by `model_settings`), and its shard size
 MODEL_SETTINGS = None if HAGEN else model_settings(MODEL, config["model_settings"])
 MODEL_SHARD_N = min(config["campaign"]["shard_size"], config["campaign"]["n_samples"])
+#: a model shard's requests on the first attempt (workflow/simulation/cost.py, from Model.cost)
+MODEL_SHARD_MEM_REQUEST_MB = None if HAGEN else model_shard_mem_mb(MODEL, MODEL_SETTINGS, MODEL_SHARD_N)
+MODEL_SHARD_RUNTIME_REQUEST_MIN = None if HAGEN else model_shard_runtime_min(MODEL, MODEL_SETTINGS, MODEL_SHARD_N)
 
 
 def dataset_column_names(key):
@@ -81,14 +84,11 @@ if SIMULATE_DATASET and not HAGEN:
         f"campaign: model {MODEL.name} ({MODEL.description}); "
         f"{config['campaign']['n_samples']} samples in {len(SHARDS)} shards; "
         + (
-            "no cost model (Model.cost): each shard requests "
-            f"{model_shard_mem_mb(MODEL, MODEL_SETTINGS, MODEL_SHARD_N)} MB and "
-            f"{model_shard_runtime_min(MODEL, MODEL_SETTINGS, MODEL_SHARD_N)} min"
+            "no cost model (Model.cost)"
             if _hours is None
-            else f"estimated simulation cost {_hours:.3g} core-hours (the model's Model.cost); "
-            f"each shard requests {model_shard_mem_mb(MODEL, MODEL_SETTINGS, MODEL_SHARD_N)} MB and "
-            f"{model_shard_runtime_min(MODEL, MODEL_SETTINGS, MODEL_SHARD_N)} min"
+            else f"estimated simulation cost {_hours:.3g} core-hours (the model's Model.cost)"
         )
+        + f"; each shard requests {MODEL_SHARD_MEM_REQUEST_MB} MB and {MODEL_SHARD_RUNTIME_REQUEST_MIN} min"
     )
 elif SIMULATE_DATASET:
     logger.info(
@@ -213,14 +213,14 @@ SIMULATE_MAX_RUNTIME_MIN = 2880
 
 def simulate_runtime(wildcards, attempt):
     if not HAGEN:
-        return attempt * model_shard_runtime_min(MODEL, MODEL_SETTINGS, MODEL_SHARD_N)
+        return attempt * MODEL_SHARD_RUNTIME_REQUEST_MIN
     cores = config["simulation"]["threads"] * config["simulation"]["mpi_ranks"]
     return min(attempt * shard_runtime_min(config, cores), SIMULATE_MAX_RUNTIME_MIN)
 
 
 def simulate_mem_mb(wildcards, attempt):
     if not HAGEN:
-        return attempt * model_shard_mem_mb(MODEL, MODEL_SETTINGS, MODEL_SHARD_N)
+        return attempt * MODEL_SHARD_MEM_REQUEST_MB
     return attempt * shard_mem_mb(config) * config["simulation"]["mpi_ranks"]
 
 

@@ -404,6 +404,35 @@ def sub_batches(n: int, bytes_per_sample: int, budget_bytes: int = 1 << 30) -> l
     return [slice(i, min(n, i + size)) for i in range(0, n, size)]
 
 
+def stepped_shard_cost(
+    n: int,
+    *,
+    steps: int,
+    points: int,
+    trace_bytes_per_point: int,
+    startup_core_s: float,
+    step_core_s: float,
+    sample_step_core_s: float,
+    feature_point_core_s: float,
+    base_mb: float,
+    peak_bytes_per_point: float,
+) -> ShardCost:
+    """:class:`ShardCost` of a fixed-step simulator integrated in :func:`sub_batches` of at most
+    1 GiB of traces (mpr, hh): interpreter start and imports, a per-step cost per sub-batch that
+    does not depend on its width (numpy call overhead), a cost per sample and step, the features
+    per sample and recorded point; memory is a base plus one sub-batch at
+    ``peak_bytes_per_point`` per sample and recorded point."""
+    batches = sub_batches(n, trace_bytes_per_point * points)
+    largest = batches[0].stop - batches[0].start if batches else 0
+    core_s = (
+        startup_core_s
+        + len(batches) * steps * step_core_s
+        + n * steps * sample_step_core_s
+        + n * points * feature_point_core_s
+    )
+    return ShardCost(core_seconds=core_s, peak_mb=base_mb + largest * peak_bytes_per_point * points / 1e6)
+
+
 # -- registry -------------------------------------------------------------------------------
 
 #: Built-in models: registry name -> module holding ``MODEL`` (imported on first use).

@@ -456,12 +456,10 @@ def features(traces: MPRTraces, settings: MPRSettings | None = None) -> np.ndarr
 RATE_NAMES: tuple[str, ...] = tuple(f"r_{w}" for w in WINDOWS)
 
 
-#: Cost of one shard (``python -m workflow shard``, one process), fitted to
-#: ``benchmarks/bench_model_cost.py --models mpr`` (CPU seconds and peak RSS at 250, 1000 and 4000
-#: samples; the fit and its ratios are in the README's "Bring your own model"): interpreter start
-#: and imports, a per-step cost that does not depend on the batch (numpy call overhead), a cost
-#: per sample and step, the features per sample and recorded point; memory is a base plus the
-#: traces of one sub-batch.
+#: Cost of one shard (``python -m workflow shard``, one process) in the form of
+#: :func:`workflow.models.base.stepped_shard_cost`, fitted to ``benchmarks/bench_model_cost.py
+#: --models mpr`` (CPU seconds and peak RSS at 250, 1000 and 4000 samples; the fit and its ratios
+#: are in the README's "Bring your own model").
 COST_STARTUP_CORE_S = 1.0
 COST_STEP_CORE_S = 10e-6
 COST_SAMPLE_STEP_CORE_S = 52e-9
@@ -471,18 +469,20 @@ COST_BASE_MB = 230.0
 
 def shard_cost(settings: MPRSettings, n: int):
     """:class:`workflow.models.base.ShardCost` of a shard of n samples (``Model.cost``)."""
-    from workflow.models.base import ShardCost, sub_batches
+    from workflow.models.base import stepped_shard_cost
 
-    batches = sub_batches(n, 8 * settings.record_index.size)
-    largest = batches[0].stop - batches[0].start if batches else 0
-    steps, points = settings.n_points, settings.record_index.size
-    core_s = (
-        COST_STARTUP_CORE_S
-        + len(batches) * steps * COST_STEP_CORE_S
-        + n * steps * COST_SAMPLE_STEP_CORE_S
-        + n * points * COST_FEATURE_POINT_CORE_S
+    return stepped_shard_cost(
+        n,
+        steps=settings.n_points,
+        points=settings.record_index.size,
+        trace_bytes_per_point=8,
+        startup_core_s=COST_STARTUP_CORE_S,
+        step_core_s=COST_STEP_CORE_S,
+        sample_step_core_s=COST_SAMPLE_STEP_CORE_S,
+        feature_point_core_s=COST_FEATURE_POINT_CORE_S,
+        base_mb=COST_BASE_MB,
+        peak_bytes_per_point=8,
     )
-    return ShardCost(core_seconds=core_s, peak_mb=COST_BASE_MB + largest * 8 * points / 1e6)
 
 
 def _simulate_model(theta: np.ndarray, sample_ids: np.ndarray, seed: int, settings: MPRSettings, keep_traces: bool):
